@@ -1,0 +1,214 @@
+"""Request bodies and Kubernetes objects for a plan: pure functions, so every field is unit-tested.
+
+The agent pool body is what gpu-provisioner sends ARM for a KAITO NodeClaim; the Service and the
+StatefulSet are what KAITO's workspace controller creates (reference/kaito.md §2.4, §4–5).
+"""
+
+import math
+from typing import Any
+
+from workflows.contracts import ProvisioningPlan
+from workflows.naming import (
+    GPU_RESOURCE,
+    GPU_TAINT_EFFECT,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    INFERENCE_PORT,
+    LABEL_INSTANCE_TYPE,
+    LABEL_MACHINE_TYPE,
+    LABEL_WORKSPACE,
+    LABEL_WORKSPACE_NAMESPACE,
+    SERVICE_PORT,
+    headless_service_name,
+)
+
+WORKSPACE_API_GROUP_VERSION = "kaito.sh/v1beta1"
+PROBE_PERIOD_SECONDS = 10
+
+
+def workspace_labels(plan: ProvisioningPlan) -> dict[str, str]:
+    """The labels that tie nodes and pods to one workspace."""
+    return {LABEL_WORKSPACE: plan.name, LABEL_WORKSPACE_NAMESPACE: plan.namespace}
+
+
+def node_labels(plan: ProvisioningPlan) -> dict[str, str]:
+    """Labels AKS puts on every node of the pool: the user's selector plus KAITO's own."""
+    return {
+        **plan.match_labels,
+        **workspace_labels(plan),
+        LABEL_MACHINE_TYPE: "gpu" if plan.instance_type.lower().startswith("standard_n") else "cpu",
+    }
+
+
+def agent_pool_body(plan: ProvisioningPlan, count: int | None = None) -> dict[str, Any]:
+    """The ARM PUT body of the workspace's GPU agent pool (a User pool of VM scale sets)."""
+    return {
+        "properties": {
+            "count": plan.node_count if count is None else count,
+            "vmSize": plan.instance_type,
+            "osDiskSizeGB": plan.os_disk_gb,
+            "osType": "Linux",
+            "osSKU": plan.os_sku,
+            "type": "VirtualMachineScaleSets",
+            "mode": "User",
+            "nodeLabels": node_labels(plan),
+            "nodeTaints": [f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"],
+            "tags": {"kaito.sh/workspace": f"{plan.namespace}/{plan.name}"},
+        }
+    }
+
+
+def owner_references(plan: ProvisioningPlan) -> list[dict[str, Any]]:
+    """Owned by the Workspace, so deleting it garbage-collects the objects even if we never run again."""
+    if not plan.uid:
+        return []
+    return [
+        {
+            "apiVersion": WORKSPACE_API_GROUP_VERSION,
+            "kind": "Workspace",
+            "name": plan.name,
+            "uid": plan.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+
+
+def _metadata(plan: ProvisioningPlan, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": plan.namespace,
+        "labels": workspace_labels(plan),
+        "ownerReferences": owner_references(plan),
+    }
+
+
+def service(plan: ProvisioningPlan) -> dict[str, Any]:
+    """ClusterIP Service: port 80 to the inference server's 5000, as KAITO exposes it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(plan, plan.name),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {LABEL_WORKSPACE: plan.name},
+            "ports": [{"name": "http", "protocol": "TCP", "port": SERVICE_PORT, "targetPort": INFERENCE_PORT}],
+        },
+    }
+
+
+def headless_service(plan: ProvisioningPlan) -> dict[str, Any]:
+    """The StatefulSet's governing Service: stable pod DNS names for multi-node inference."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(plan, headless_service_name(plan.name)),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {LABEL_WORKSPACE: plan.name},
+            "ports": [{"name": "http", "protocol": "TCP", "port": INFERENCE_PORT, "targetPort": INFERENCE_PORT}],
+        },
+    }
+
+
+def inference_command(plan: ProvisioningPlan) -> list[str]:
+    gpus = plan.gpus_per_node or 1
+    if plan.runtime == "transformers":
+        return [
+            "accelerate", "launch", "--num_processes", "1", "--num_machines", "1", "--machine_rank", "0",
+            "--gpu_ids", "all", "/workspace/tfs/inference_api.py",
+            f"--pretrained_model_name_or_path={plan.hf_repo}", f"--revision={plan.hf_revision}",
+            "--torch_dtype=bfloat16", "--pipeline=text-generation",
+        ]
+    return [
+        "python3", "/workspace/vllm/inference_api.py",
+        f"--served-model-name={plan.served_model_name}",
+        f"--model={plan.hf_repo}", f"--code-revision={plan.hf_revision}",
+        "--download-dir=/workspace/weights", f"--tensor-parallel-size={gpus}",
+        f"--pipeline-parallel-size={plan.node_count}", "--gpu-memory-utilization=0.84",
+    ]
+
+
+def _probe(failure_threshold: int, initial_delay: int = 0) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": "/health", "port": INFERENCE_PORT},
+        "initialDelaySeconds": initial_delay,
+        "periodSeconds": PROBE_PERIOD_SECONDS,
+        "failureThreshold": failure_threshold,
+    }
+
+
+def node_affinity(plan: ProvisioningPlan) -> dict[str, Any]:
+    """Only this workspace's nodes of the planned size: never another workspace's GPUs."""
+    required = {**node_labels(plan)}
+    required.pop(LABEL_MACHINE_TYPE)
+    expressions = [{"key": key, "operator": "In", "values": [value]} for key, value in sorted(required.items())]
+    expressions.append({"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": [plan.instance_type]})
+    return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}}
+
+
+def workload(plan: ProvisioningPlan) -> dict[str, Any]:
+    """One inference pod per GPU node, requesting every GPU of it, tolerating the GPU taint."""
+    gpus = str(plan.gpus_per_node or 1)
+    startup_failures = math.ceil(plan.inference_ready_timeout.total_seconds() / PROBE_PERIOD_SECONDS)
+    env: list[dict[str, Any]] = [{"name": "PYTORCH_CUDA_ALLOC_CONF", "value": "expandable_segments:True"}]
+    if plan.model_access_secret:
+        env.append(
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": plan.model_access_secret, "key": "HF_TOKEN"}}}
+        )
+    pod_labels = {LABEL_WORKSPACE: plan.name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _metadata(plan, plan.name),
+        "spec": {
+            "replicas": plan.node_count,
+            "serviceName": headless_service_name(plan.name),
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": pod_labels},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": {"kaito.sh/model": plan.model}},
+                "spec": {
+                    "affinity": {
+                        "nodeAffinity": node_affinity(plan),
+                        "podAntiAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": [
+                                {"labelSelector": {"matchLabels": pod_labels}, "topologyKey": "kubernetes.io/hostname"}
+                            ]
+                        },
+                    },
+                    "tolerations": [
+                        {"key": GPU_TAINT_KEY, "operator": "Equal", "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT},
+                        {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+                    ],
+                    "containers": [
+                        {
+                            "name": "inference",
+                            "image": plan.image,
+                            "command": inference_command(plan),
+                            "env": env,
+                            "ports": [{"name": "http", "containerPort": INFERENCE_PORT}],
+                            "resources": {"requests": {GPU_RESOURCE: gpus}, "limits": {GPU_RESOURCE: gpus}},
+                            "startupProbe": _probe(startup_failures),
+                            "readinessProbe": _probe(3, initial_delay=30),
+                            "livenessProbe": _probe(3),
+                            "volumeMounts": [
+                                {"name": "dshm", "mountPath": "/dev/shm"},
+                                {"name": "weights", "mountPath": "/workspace/weights"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+                        {"name": "weights", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def service_endpoint(plan: ProvisioningPlan) -> str:
+    """Where clients inside the cluster reach the model (OpenAI-compatible API under /v1)."""
+    return f"http://{plan.name}.{plan.namespace}.svc.cluster.local:{SERVICE_PORT}"

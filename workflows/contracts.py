@@ -1,0 +1,171 @@
+"""What the workspace workflow exchanges with its activities, controllers and clients.
+
+Workflows call activities by these names, so a test can register fakes under the same names and the
+workflow module never imports activity code (DESIGN: presets ← workflows ← activities ← worker).
+Every model is pydantic, carried by the pydantic data converter; new fields get defaults so that
+running histories keep decoding.
+"""
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from workflows.manifest import Workspace
+
+TASK_QUEUE = "kaito-provisioning"
+BOOTSTRAP_TASK_QUEUE = "kaito-bootstrap"
+
+
+class ActivityName(StrEnum):
+    VALIDATE = "validate_workspace"
+    ENSURE_AGENT_POOL = "ensure_agent_pool"
+    DELETE_AGENT_POOL = "delete_agent_pool"
+    COUNT_READY_NODES = "count_ready_nodes"
+    ENSURE_INFERENCE = "ensure_inference"
+    COUNT_READY_REPLICAS = "count_ready_replicas"
+    DELETE_INFERENCE = "delete_inference"
+    CHECK_HEALTH = "check_inference_health"
+    WRITE_STATUS = "write_workspace_status"
+
+
+class SignalName(StrEnum):
+    NODES_READY = "nodes-ready"
+    INFERENCE_READY = "inference-ready"
+    SPEC_CHANGED = "spec-changed"
+    DELETE = "delete"
+
+
+STATUS_QUERY = "status"
+
+
+class Phase(StrEnum):
+    """Finer than KAITO's `state`: where the workflow is, shown in the UI and `kaitoctl workspace get`."""
+
+    PENDING = "Pending"
+    VALIDATING = "Validating"
+    CREATING_NODE_POOL = "CreatingNodePool"
+    WAITING_FOR_NODES = "WaitingForNodes"
+    DEPLOYING = "Deploying"
+    WAITING_FOR_INFERENCE = "WaitingForInference"
+    HEALTH_CHECKING = "HealthChecking"
+    READY = "Ready"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+    DELETED = "Deleted"
+
+
+class ProvisioningPlan(BaseModel):
+    """Everything the side-effecting steps need, decided once by the validate activity."""
+
+    namespace: str
+    name: str
+    uid: str | None = None
+    api_version: str
+    model: str
+    hf_repo: str
+    hf_revision: str
+    served_model_name: str
+    image: str
+    runtime: str
+    instance_type: str
+    gpus_per_node: int | None = Field(description="None for a SKU outside the catalog")
+    node_count: int
+    agent_pool: str
+    os_disk_gb: int
+    match_labels: dict[str, str]
+    os_sku: str = "Ubuntu"
+    model_access_secret: str | None = None
+    node_ready_timeout: timedelta
+    inference_ready_timeout: timedelta
+    warnings: list[str] = Field(default_factory=list)
+
+
+class AgentPoolState(BaseModel):
+    name: str
+    provisioning_state: str
+    count: int
+    vm_size: str
+
+
+class NodeReadiness(BaseModel):
+    """Absolute counts, so a repeated or reordered signal can never double-count."""
+
+    ready: int
+    nodes: list[str] = Field(default_factory=list)
+    observed_at: datetime | None = None
+
+
+class WorkloadReadiness(BaseModel):
+    ready_replicas: int
+    replicas: int = 0
+
+
+class InferenceObjects(BaseModel):
+    service: str
+    workload: str
+    endpoint: str
+
+
+class HealthReport(BaseModel):
+    model: str
+    answer: str
+
+
+class Condition(BaseModel):
+    """A Kubernetes `metav1.Condition` with KAITO's types and reasons."""
+
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+    last_transition_time: datetime = Field(alias="lastTransitionTime")
+    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class StatusUpdate(BaseModel):
+    """What the workflow writes to the Workspace's status subresource."""
+
+    namespace: str
+    name: str
+    state: str
+    conditions: list[Condition]
+    worker_nodes: list[str] = Field(default_factory=list)
+    target_node_count: int | None = None
+
+
+class PhaseTiming(BaseModel):
+    started: datetime
+    finished: datetime | None = None
+
+
+class WorkspaceStatus(BaseModel):
+    """The `status` query's answer: one view for the CLI, the UI and tests."""
+
+    namespace: str
+    name: str
+    phase: Phase
+    state: str
+    message: str = ""
+    model: str | None = None
+    instance_type: str | None = None
+    agent_pool: str | None = None
+    target_nodes: int = 0
+    ready_nodes: int = 0
+    worker_nodes: list[str] = Field(default_factory=list)
+    ready_replicas: int = 0
+    endpoint: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    timings: dict[str, PhaseTiming] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class WorkspaceResult(BaseModel):
+    phase: Phase
+    message: str = ""
+
+
+class SpecChange(BaseModel):
+    workspace: Workspace

@@ -1,0 +1,132 @@
+"""The KAITO `Workspace` resource as pydantic models.
+
+A manifest written for KAITO (`kaito.sh/v1alpha1` or `v1beta1`) parses unchanged: spec fields sit at the
+top level beside `metadata` and `status`, camelCase on the wire. The same model is the workspace
+workflow's input, so `temporal workflow start --input-file workspace.json` takes the manifest itself.
+"""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+API_GROUP = "kaito.sh"
+API_VERSIONS = ("kaito.sh/v1alpha1", "kaito.sh/v1beta1")
+STORAGE_VERSION = "v1beta1"
+KIND = "Workspace"
+PLURAL = "workspaces"
+
+
+class _Spec(BaseModel):
+    """Spec parts: camelCase on the wire, unknown fields refused so a typo never passes silently."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, extra="forbid"
+    )
+
+
+class LabelSelectorRequirement(_Spec):
+    key: str
+    operator: str
+    values: list[str] | None = None
+
+
+class LabelSelector(_Spec):
+    match_labels: dict[str, str] | None = None
+    match_expressions: list[LabelSelectorRequirement] | None = None
+
+
+class PartitionSpec(_Spec):
+    mode: str
+    profile: str | None = None
+    count: int | None = None
+
+
+class ResourceSpec(_Spec):
+    count: int | None = None
+    instance_type: str | None = None
+    label_selector: LabelSelector | None = None
+    preferred_nodes: list[str] | None = None
+    partition: PartitionSpec | None = None
+
+
+class PresetOptions(_Spec):
+    image: str | None = None
+    image_pull_secrets: list[str] | None = None
+    model_access_secret: str | None = None
+
+
+class PresetSpec(_Spec):
+    name: str
+    access_mode: Literal["public", "private"] | None = None
+    preset_options: PresetOptions | None = None
+
+
+class InferenceSpec(_Spec):
+    preset: PresetSpec | None = None
+    template: dict[str, Any] | None = None
+    config: str | None = None
+    adapters: list[dict[str, Any]] | None = None
+
+
+class ObjectMeta(BaseModel):
+    """The metadata we read; whatever else the apiserver adds (uid, managedFields …) is kept as is."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, extra="allow"
+    )
+
+    name: str = ""
+    namespace: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    generation: int | None = None
+    uid: str | None = None
+
+
+class Workspace(BaseModel):
+    """One KAITO Workspace. `namespace_or_default` is where it lives when the manifest names none."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, extra="forbid"
+    )
+
+    api_version: Literal["kaito.sh/v1alpha1", "kaito.sh/v1beta1"] = "kaito.sh/v1beta1"
+    kind: Literal["Workspace"] = "Workspace"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    resource: ResourceSpec = Field(default_factory=ResourceSpec)
+    inference: InferenceSpec | None = None
+    tuning: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return self.metadata.annotations or {}
+
+    @property
+    def preset_name(self) -> str | None:
+        if self.inference and self.inference.preset:
+            return self.inference.preset.name
+        return None
+
+    @property
+    def match_labels(self) -> dict[str, str]:
+        selector = self.resource.label_selector
+        return dict(selector.match_labels or {}) if selector else {}
+
+    def spec_dict(self) -> dict[str, Any]:
+        """The user's desired state (resource, inference, tuning) in wire form, for change detection."""
+        return self.model_dump(mode="json", include={"resource", "inference", "tuning"}, exclude_none=True)
+
+
+def workflow_id_for(namespace: str, name: str) -> str:
+    """The business key every door (kubectl, kaitoctl, temporal CLI) uses, so there is one workflow."""
+    return f"workspace/{namespace}/{name}"
