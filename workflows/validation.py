@@ -97,7 +97,7 @@ def validate_workspace(ws: Workspace) -> Report:
         report.add("resource.count", f"{ws.resource.count} is not a node count; use 1 or more, or leave it out")
     model = _check_preset(ws, report)
     sku = _check_instance_type(ws, report, model)
-    if model and sku:
+    if model and sku and (ws.resource.count is None or ws.resource.count >= 1):
         _check_fit(ws, report, model, sku)
     return report
 

@@ -1,0 +1,132 @@
+"""Kubernetes activities: apply the inference objects, read readiness, write the Workspace status.
+
+The `kubernetes` client is synchronous, so each call runs in a thread and never blocks the worker's
+event loop. Objects are server-side applied under one field manager, so a retry is a no-op.
+"""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import manifests
+from workflows.contracts import (
+    ActivityName,
+    InferenceObjects,
+    NodeReadiness,
+    ProvisioningPlan,
+    StatusUpdate,
+    WorkloadReadiness,
+)
+from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION
+from workflows.naming import GPU_RESOURCE, LABEL_INSTANCE_TYPE, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+
+FIELD_MANAGER = "kaito-temporal"
+T = TypeVar("T")
+
+
+def _final(err: ApiException, doing: str) -> ApplicationError:
+    """403/422 and friends are final; 409/429/5xx and timeouts retry."""
+    status = int(err.status or 0)
+    retry = status in (0, 409, 429) or status >= 500
+    return ApplicationError(f"{doing}: HTTP {status} {err.reason}", type=f"Kubernetes{status}", non_retryable=not retry)
+
+
+async def _call(doing: str, fn: Callable[[], T]) -> T:
+    try:
+        return await asyncio.to_thread(fn)
+    except ApiException as err:
+        raise _final(err, doing) from None
+
+
+def node_is_ready_gpu(node: Any, instance_type: str) -> bool:
+    """KAITO's readiness: Ready, the planned instance type, and a non-zero nvidia.com/gpu capacity."""
+    labels = node.metadata.labels or {}
+    if labels.get(LABEL_INSTANCE_TYPE, "").lower() != instance_type.lower():
+        return False
+    if node.metadata.deletion_timestamp is not None:
+        return False
+    capacity = (node.status.capacity or {}) if node.status else {}
+    if int(capacity.get(GPU_RESOURCE, "0") or 0) <= 0:
+        return False
+    conditions = (node.status.conditions or []) if node.status else []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
+class KubeActivities:
+    def __init__(self, api: ApiClient) -> None:
+        self._api = api
+        self._core = CoreV1Api(api)
+        self._apps = AppsV1Api(api)
+        self._custom = CustomObjectsApi(api)
+
+    @activity.defn(name=ActivityName.COUNT_READY_NODES)
+    async def count_ready_nodes(self, plan: ProvisioningPlan) -> NodeReadiness:
+        selector = f"{LABEL_WORKSPACE}={plan.name},{LABEL_WORKSPACE_NAMESPACE}={plan.namespace}"
+        nodes = await _call("list nodes", lambda: self._core.list_node(label_selector=selector))
+        ready = sorted(n.metadata.name for n in nodes.items if node_is_ready_gpu(n, plan.instance_type))
+        return NodeReadiness(ready=len(ready), nodes=ready)
+
+    @activity.defn(name=ActivityName.ENSURE_INFERENCE)
+    async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
+        dynamic = DynamicClient(self._api)
+        for body in (manifests.headless_service(plan), manifests.service(plan), manifests.workload(plan)):
+            await _call(
+                f"apply {body['kind']} {body['metadata']['name']}",
+                lambda body=body: dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
+                .server_side_apply(body=body, namespace=plan.namespace, field_manager=FIELD_MANAGER,
+                                   force_conflicts=True),
+            )
+        return InferenceObjects(service=plan.name, workload=plan.name, endpoint=manifests.service_endpoint(plan))
+
+    @activity.defn(name=ActivityName.COUNT_READY_REPLICAS)
+    async def count_ready_replicas(self, plan: ProvisioningPlan) -> WorkloadReadiness:
+        try:
+            sts = await asyncio.to_thread(self._apps.read_namespaced_stateful_set, plan.name, plan.namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return WorkloadReadiness(ready_replicas=0, replicas=0)
+            raise _final(err, "read the inference StatefulSet") from None
+        status = sts.status
+        return WorkloadReadiness(ready_replicas=int(status.ready_replicas or 0), replicas=int(status.replicas or 0))
+
+    @activity.defn(name=ActivityName.DELETE_INFERENCE)
+    async def delete_inference(self, plan: ProvisioningPlan) -> None:
+        deletions: list[tuple[str, Callable[[], Any]]] = [
+            ("StatefulSet", lambda: self._apps.delete_namespaced_stateful_set(
+                plan.name, plan.namespace, propagation_policy="Foreground")),
+            ("Service", lambda: self._core.delete_namespaced_service(plan.name, plan.namespace)),
+            ("headless Service", lambda: self._core.delete_namespaced_service(
+                manifests.headless_service(plan)["metadata"]["name"], plan.namespace)),
+        ]
+        for what, delete in deletions:
+            try:
+                await asyncio.to_thread(delete)
+            except ApiException as err:
+                if err.status != 404:
+                    raise _final(err, f"delete the {what}") from None
+
+    @activity.defn(name=ActivityName.WRITE_STATUS)
+    async def write_workspace_status(self, update: StatusUpdate) -> None:
+        """Patch the status subresource; a Workspace that does not exist (yet, or any more) is skipped."""
+        body = {
+            "status": {
+                "state": update.state,
+                "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in update.conditions],
+                "workerNodes": update.worker_nodes,
+                **({"targetNodeCount": update.target_node_count} if update.target_node_count is not None else {}),
+            }
+        }
+        try:
+            await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object_status,
+                API_GROUP, STORAGE_VERSION, update.namespace, PLURAL, update.name, body,
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise _final(err, "write the Workspace status") from None

@@ -1,0 +1,147 @@
+"""`kaitoctl`: validate, apply and inspect KAITO Workspaces run as Temporal workflows."""
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError
+
+from activities.planning import build_plan
+from kaitoctl.loading import load_workspace_file
+from kaitoctl.render import print_status
+from worker.connect import connect
+from worker.registry import activity_config
+from worker.settings import TemporalSettings, WorkerSettings
+from workflows import search_attributes as sa
+from workflows.contracts import STATUS_QUERY, TASK_QUEUE, Phase, SignalName, SpecChange, WorkspaceStatus
+from workflows.manifest import Workspace, workflow_id_for
+from workflows.validation import WorkspaceInvalid
+from workflows.workspace import WorkspaceWorkflow
+
+app = typer.Typer(help="Run LLMs on AKS GPU node pools, every step a durable Temporal workflow.", no_args_is_help=True)
+workspace_app = typer.Typer(help="KAITO Workspaces: validate, apply, get, delete.", no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_INVALID = 2
+EXIT_UNREACHABLE = 1
+
+FileOption = Annotated[Path, typer.Option("--filename", "-f", help="Workspace manifest (YAML or JSON)")]
+NamespaceOption = Annotated[str, typer.Option("--namespace", "-n", help="Kubernetes namespace")]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _load_valid(path: Path) -> Workspace:
+    """Offline validation: the same rules and words as the workflow and the controller."""
+    try:
+        ws = load_workspace_file(path)
+        plan = build_plan(ws, activity_config(WorkerSettings()))
+    except WorkspaceInvalid as invalid:
+        _fail(str(invalid), EXIT_INVALID)
+    for warning in plan.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    return ws
+
+
+async def _client() -> Client:
+    settings = TemporalSettings()
+    try:
+        return await connect(settings)
+    except RuntimeError as error:
+        _fail(f"cannot reach Temporal at {settings.address} ({error}); is `kaitoctl dev up` running?", EXIT_UNREACHABLE)
+
+
+@workspace_app.command("validate")
+def validate(filename: FileOption) -> None:
+    """Check a manifest offline, as KAITO's admission webhook would. Exit 2 when it is invalid."""
+    ws = _load_valid(filename)
+    plan = build_plan(ws, activity_config(WorkerSettings()))
+    out.print(
+        f"[green]valid:[/] workspace {ws.namespace}/{ws.name}: {plan.model} on {plan.node_count} × "
+        f"{plan.instance_type} (agent pool {plan.agent_pool})",
+        highlight=False,
+    )
+
+
+@workspace_app.command("apply")
+def apply(filename: FileOption) -> None:
+    """Validate, then signal-with-start the workspace's workflow (the running one gets the new spec)."""
+    ws = _load_valid(filename)
+    asyncio.run(_apply(ws))
+
+
+async def _apply(ws: Workspace) -> None:
+    client = await _client()
+    workflow_id = workflow_id_for(ws.namespace, ws.name)
+    await client.start_workflow(
+        WorkspaceWorkflow.run,
+        ws,
+        id=workflow_id,
+        task_queue=TASK_QUEUE,
+        start_signal=SignalName.SPEC_CHANGED,
+        start_signal_args=[SpecChange(workspace=ws)],
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.WORKSPACE, ws.name),
+                SearchAttributePair(sa.NAMESPACE, ws.namespace),
+                SearchAttributePair(sa.MODEL, ws.preset_name or ""),
+                SearchAttributePair(sa.INSTANCE_TYPE, ws.resource.instance_type or ""),
+                SearchAttributePair(sa.PHASE, Phase.PENDING.value),
+            ]
+        ),
+    )
+    out.print(f"workspace {ws.namespace}/{ws.name} applied: workflow [bold]{workflow_id}[/]", highlight=False)
+
+
+def _handle(client: Client, namespace: str, name: str) -> WorkflowHandle[WorkspaceWorkflow, object]:
+    return client.get_workflow_handle_for(WorkspaceWorkflow.run, workflow_id_for(namespace, name))  # type: ignore[arg-type]
+
+
+@workspace_app.command("get")
+def get(
+    name: str,
+    namespace: NamespaceOption = "default",
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Show a workspace's phase, conditions, nodes, timings and endpoint (the workflow's status query)."""
+    if output not in ("table", "json"):
+        _fail(f"--output must be table or json, not {output!r}", EXIT_INVALID)
+    status = asyncio.run(_status(namespace, name))
+    if output == "json":
+        out.print_json(status.model_dump_json(by_alias=True))
+    else:
+        print_status(out, status, datetime.now(UTC))
+
+
+async def _status(namespace: str, name: str) -> WorkspaceStatus:
+    client = await _client()
+    try:
+        return await _handle(client, namespace, name).query(STATUS_QUERY, result_type=WorkspaceStatus)
+    except RPCError as error:
+        _fail(f"workspace {namespace}/{name}: {error.message}", EXIT_UNREACHABLE)
+
+
+@workspace_app.command("delete")
+def delete(name: str, namespace: NamespaceOption = "default") -> None:
+    """Tear the workspace down: workload, Service, then the GPU agent pool."""
+    asyncio.run(_delete(namespace, name))
+
+
+async def _delete(namespace: str, name: str) -> None:
+    client = await _client()
+    try:
+        await _handle(client, namespace, name).signal(SignalName.DELETE)
+    except RPCError as error:
+        _fail(f"workspace {namespace}/{name}: {error.message}", EXIT_UNREACHABLE)
+    out.print(f"workspace {namespace}/{name}: delete requested")

@@ -1,0 +1,54 @@
+"""Rich rendering of a workspace's status for `kaitoctl workspace get`."""
+
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from workflows.contracts import WorkspaceStatus
+
+
+def _ago(when: datetime, now: datetime) -> str:
+    seconds = int((now - when).total_seconds())
+    minutes, secs = divmod(max(seconds, 0), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def status_tables(status: WorkspaceStatus, now: datetime) -> list[Table]:
+    summary = Table(title=f"workspace {status.namespace}/{status.name}", show_header=False, box=None)
+    summary.add_column(style="bold")
+    summary.add_column()
+    rows = [
+        ("Phase", status.phase.value),
+        ("State", status.state),
+        ("Model", status.model or "-"),
+        ("Instance", status.instance_type or "-"),
+        ("Agent pool", status.agent_pool or "-"),
+        ("Nodes", f"{status.ready_nodes}/{status.target_nodes} ready {' '.join(status.worker_nodes)}".strip()),
+        ("Endpoint", status.endpoint or "-"),
+        ("Message", status.message),
+    ]
+    for warning in status.warnings:
+        rows.append(("Warning", warning))
+    for key, value in rows:
+        summary.add_row(key, value)
+
+    conditions = Table(title="conditions")
+    for column in ("TYPE", "STATUS", "REASON", "AGE", "MESSAGE"):
+        conditions.add_column(column)
+    for c in status.conditions:
+        style = {"True": "green", "False": "red"}.get(c.status, "yellow")
+        conditions.add_row(c.type, f"[{style}]{c.status}[/]", c.reason, _ago(c.last_transition_time, now), c.message)
+
+    timings = Table(title="phases")
+    for column in ("PHASE", "STARTED", "TOOK"):
+        timings.add_column(column)
+    for phase, timing in status.timings.items():
+        took = _ago(timing.started, timing.finished) if timing.finished else f"{_ago(timing.started, now)} so far"
+        timings.add_row(phase, timing.started.strftime("%H:%M:%S"), took)
+    return [summary, conditions, timings]
+
+
+def print_status(console: Console, status: WorkspaceStatus, now: datetime) -> None:
+    for table in status_tables(status, now):
+        console.print(table)

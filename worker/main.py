@@ -1,0 +1,55 @@
+"""The provisioning worker process: `python -m worker`.
+
+SIGTERM (a Kubernetes rollout) stops polling, lets running activities finish for the configured grace,
+then exits; set the pod's terminationGracePeriodSeconds above `KAITO_GRACEFUL_SHUTDOWN`.
+"""
+
+import asyncio
+import logging
+import signal
+
+from temporalio.worker import Worker
+
+from worker.clients import azure_credential, container_service, kubernetes_api
+from worker.connect import connect
+from worker.registry import WORKFLOWS, activity_config, provisioning_activities
+from worker.settings import TemporalSettings, WorkerSettings
+
+log = logging.getLogger("kaito.worker")
+
+
+async def run(settings: WorkerSettings, temporal: TemporalSettings) -> None:
+    client = await connect(temporal)
+    credential = azure_credential(settings)
+    azure = container_service(settings, credential)
+    kube = kubernetes_api(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=provisioning_activities(activity_config(settings), azure, kube),
+        graceful_shutdown_timeout=settings.graceful_shutdown,
+        max_concurrent_activities=settings.max_concurrent_activities,
+    )
+    try:
+        async with worker:
+            log.info("worker polling %s on %s/%s", settings.task_queue, temporal.address, temporal.namespace)
+            await stop.wait()
+            log.info("shutting down: finishing running activities for up to %s", settings.graceful_shutdown)
+    finally:
+        await azure.close()
+        await credential.close()
+        kube.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run(WorkerSettings(), TemporalSettings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""What the provisioning worker serves: the workflows and every activity, bound to their clients."""
+
+from collections.abc import Callable
+from typing import Any
+
+from azure.mgmt.containerservice.aio import ContainerServiceClient
+from kubernetes.client import ApiClient
+
+from activities.agent_pools import AgentPoolActivities
+from activities.config import ActivityConfig, ClusterTarget
+from activities.health import HealthActivities
+from activities.kube_objects import KubeActivities
+from activities.planning import PlanningActivities
+from worker.settings import WorkerSettings
+from workflows.workspace import WorkspaceWorkflow
+
+WORKFLOWS: list[type] = [WorkspaceWorkflow]
+
+
+def activity_config(settings: WorkerSettings) -> ActivityConfig:
+    return ActivityConfig(
+        cluster=ClusterTarget(
+            subscription_id=settings.subscription_id,
+            resource_group=settings.resource_group,
+            cluster_name=settings.cluster_name,
+            location=settings.location,
+        ),
+        node_ready_timeout=settings.node_ready_timeout,
+        inference_ready_timeout=settings.inference_ready_timeout,
+    )
+
+
+def provisioning_activities(
+    config: ActivityConfig, azure: ContainerServiceClient, kube: ApiClient
+) -> list[Callable[..., Any]]:
+    pools = AgentPoolActivities(config, azure)
+    objects = KubeActivities(kube)
+    return [
+        PlanningActivities(config).validate_workspace,
+        pools.ensure_agent_pool,
+        pools.delete_agent_pool,
+        objects.count_ready_nodes,
+        objects.ensure_inference,
+        objects.count_ready_replicas,
+        objects.delete_inference,
+        objects.write_workspace_status,
+        HealthActivities(kube).check_inference_health,
+    ]

@@ -1,0 +1,48 @@
+"""Worker settings from the environment (`KAITO_*`), so one image runs locally, on AKS and on Cloud.
+
+Only endpoints and credentials change between the local cloud and Azure; no setting selects a mode.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflows.contracts import TASK_QUEUE
+
+
+class TemporalSettings(BaseSettings):
+    """How to reach Temporal: a dev server, a self-hosted cluster with (m)TLS, or Cloud with an API key."""
+
+    model_config = SettingsConfigDict(env_prefix="KAITO_TEMPORAL_", extra="ignore")
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    api_key: SecretStr | None = None
+    tls: bool = False
+    tls_server_ca: Path | None = None
+    tls_client_cert: Path | None = None
+    tls_client_key: Path | None = None
+    tls_server_name: str | None = None
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAITO_", extra="ignore")
+
+    task_queue: str = TASK_QUEUE
+    # The AKS cluster whose agent pools the provisioning worker manages.
+    subscription_id: str = "00000000-0000-0000-0000-000000000000"
+    resource_group: str = "kaito-rg"
+    cluster_name: str = "kaito-aks"
+    location: str = "eastus"
+    # ARM endpoint and the CA bundle to trust for it (the local cloud's emulator uses its own CA).
+    arm_endpoint: str = "https://management.azure.com"
+    azure_authority: str | None = None
+    azure_ca_bundle: Path | None = None
+    # Kubernetes: a kubeconfig path, or in-cluster config when unset.
+    kubeconfig: Path | None = None
+    node_ready_timeout: timedelta = timedelta(minutes=30)
+    inference_ready_timeout: timedelta | None = None
+    graceful_shutdown: timedelta = timedelta(seconds=60)
+    max_concurrent_activities: int = 50
