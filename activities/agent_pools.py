@@ -52,7 +52,9 @@ class AgentPoolActivities:
 
     async def _get(self, name: str) -> AgentPool | None:
         try:
-            return await self._client.agent_pools.get(self._cluster.resource_group, self._cluster.cluster_name, name)
+            return await self._client.agent_pools.get(
+                self._cluster.resource_group, self._cluster.cluster_name, name
+            )
         except ResourceNotFoundError:
             return None
         except HttpResponseError as err:
@@ -62,7 +64,11 @@ class AgentPoolActivities:
         """The pool once no operation runs on it (a PUT now would get 409 OperationNotAllowed)."""
         while True:
             pool = await self._get(name)
-            if pool is None or pool.properties is None or pool.properties.provisioning_state not in BUSY_STATES:
+            if (
+                pool is None
+                or pool.properties is None
+                or pool.properties.provisioning_state not in BUSY_STATES
+            ):
                 return pool
             activity.heartbeat(f"{name} is {pool.properties.provisioning_state}")
             await asyncio.sleep(HEARTBEAT_EVERY)
@@ -74,9 +80,11 @@ class AgentPoolActivities:
             props = existing.properties
             if str(props.vm_size).lower() != plan.instance_type.lower():
                 raise ApplicationError(
-                    f"agent pool {plan.agent_pool} exists with vmSize {props.vm_size}, not {plan.instance_type}; "
+                    f"agent pool {plan.agent_pool} exists with vmSize {props.vm_size}, "
+                    f"not {plan.instance_type}; "
                     "delete the workspace and create it again to change the VM size",
-                    type="AgentPoolConflict", non_retryable=True,
+                    type="AgentPoolConflict",
+                    non_retryable=True,
                 )
             if props.provisioning_state == "Succeeded" and props.count == count:
                 return pool_state(existing)

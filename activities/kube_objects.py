@@ -6,6 +6,7 @@ event loop. Objects are server-side applied under one field manager, so a retry 
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
@@ -34,7 +35,9 @@ def _final(err: ApiException, doing: str) -> ApplicationError:
     """403/422 and friends are final; 409/429/5xx and timeouts retry."""
     status = int(err.status or 0)
     retry = status in (0, 409, 429) or status >= 500
-    return ApplicationError(f"{doing}: HTTP {status} {err.reason}", type=f"Kubernetes{status}", non_retryable=not retry)
+    return ApplicationError(
+        f"{doing}: HTTP {status} {err.reason}", type=f"Kubernetes{status}", non_retryable=not retry
+    )
 
 
 async def _call(doing: str, fn: Callable[[], T]) -> T:
@@ -69,20 +72,28 @@ class KubeActivities:
     async def count_ready_nodes(self, plan: ProvisioningPlan) -> NodeReadiness:
         selector = f"{LABEL_WORKSPACE}={plan.name},{LABEL_WORKSPACE_NAMESPACE}={plan.namespace}"
         nodes = await _call("list nodes", lambda: self._core.list_node(label_selector=selector))
-        ready = sorted(n.metadata.name for n in nodes.items if node_is_ready_gpu(n, plan.instance_type))
+        ready = sorted(
+            str(n.metadata.name)
+            for n in nodes.items
+            if n.metadata and node_is_ready_gpu(n, plan.instance_type)
+        )
         return NodeReadiness(ready=len(ready), nodes=ready)
 
     @activity.defn(name=ActivityName.ENSURE_INFERENCE)
     async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
         dynamic = DynamicClient(self._api)
-        for body in (manifests.headless_service(plan), manifests.service(plan), manifests.workload(plan)):
-            await _call(
-                f"apply {body['kind']} {body['metadata']['name']}",
-                lambda body=body: dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
-                .server_side_apply(body=body, namespace=plan.namespace, field_manager=FIELD_MANAGER,
-                                   force_conflicts=True),
+
+        def apply(body: dict[str, Any]) -> None:
+            resource = dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
+            resource.server_side_apply(
+                body=body, namespace=plan.namespace, field_manager=FIELD_MANAGER, force_conflicts=True
             )
-        return InferenceObjects(service=plan.name, workload=plan.name, endpoint=manifests.service_endpoint(plan))
+
+        for body in (manifests.headless_service(plan), manifests.service(plan), manifests.workload(plan)):
+            await _call(f"apply {body['kind']} {body['metadata']['name']}", partial(apply, body))
+        return InferenceObjects(
+            service=plan.name, workload=plan.name, endpoint=manifests.service_endpoint(plan)
+        )
 
     @activity.defn(name=ActivityName.COUNT_READY_REPLICAS)
     async def count_ready_replicas(self, plan: ProvisioningPlan) -> WorkloadReadiness:
@@ -93,16 +104,28 @@ class KubeActivities:
                 return WorkloadReadiness(ready_replicas=0, replicas=0)
             raise _final(err, "read the inference StatefulSet") from None
         status = sts.status
-        return WorkloadReadiness(ready_replicas=int(status.ready_replicas or 0), replicas=int(status.replicas or 0))
+        if status is None:
+            return WorkloadReadiness(ready_replicas=0, replicas=0)
+        return WorkloadReadiness(
+            ready_replicas=int(status.ready_replicas or 0), replicas=int(status.replicas or 0)
+        )
 
     @activity.defn(name=ActivityName.DELETE_INFERENCE)
     async def delete_inference(self, plan: ProvisioningPlan) -> None:
         deletions: list[tuple[str, Callable[[], Any]]] = [
-            ("StatefulSet", lambda: self._apps.delete_namespaced_stateful_set(
-                plan.name, plan.namespace, propagation_policy="Foreground")),
+            (
+                "StatefulSet",
+                lambda: self._apps.delete_namespaced_stateful_set(
+                    plan.name, plan.namespace, propagation_policy="Foreground"
+                ),
+            ),
             ("Service", lambda: self._core.delete_namespaced_service(plan.name, plan.namespace)),
-            ("headless Service", lambda: self._core.delete_namespaced_service(
-                manifests.headless_service(plan)["metadata"]["name"], plan.namespace)),
+            (
+                "headless Service",
+                lambda: self._core.delete_namespaced_service(
+                    manifests.headless_service(plan)["metadata"]["name"], plan.namespace
+                ),
+            ),
         ]
         for what, delete in deletions:
             try:
@@ -117,15 +140,26 @@ class KubeActivities:
         body = {
             "status": {
                 "state": update.state,
-                "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in update.conditions],
+                "conditions": [
+                    c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in update.conditions
+                ],
                 "workerNodes": update.worker_nodes,
-                **({"targetNodeCount": update.target_node_count} if update.target_node_count is not None else {}),
+                **(
+                    {"targetNodeCount": update.target_node_count}
+                    if update.target_node_count is not None
+                    else {}
+                ),
             }
         }
         try:
             await asyncio.to_thread(
                 self._custom.patch_namespaced_custom_object_status,
-                API_GROUP, STORAGE_VERSION, update.namespace, PLURAL, update.name, body,
+                API_GROUP,
+                STORAGE_VERSION,
+                update.namespace,
+                PLURAL,
+                update.name,
+                body,
             )
         except ApiException as err:
             if err.status != 404:

@@ -92,7 +92,9 @@ def service(plan: ProvisioningPlan) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": {LABEL_WORKSPACE: plan.name},
-            "ports": [{"name": "http", "protocol": "TCP", "port": SERVICE_PORT, "targetPort": INFERENCE_PORT}],
+            "ports": [
+                {"name": "http", "protocol": "TCP", "port": SERVICE_PORT, "targetPort": INFERENCE_PORT}
+            ],
         },
     }
 
@@ -107,7 +109,9 @@ def headless_service(plan: ProvisioningPlan) -> dict[str, Any]:
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
             "selector": {LABEL_WORKSPACE: plan.name},
-            "ports": [{"name": "http", "protocol": "TCP", "port": INFERENCE_PORT, "targetPort": INFERENCE_PORT}],
+            "ports": [
+                {"name": "http", "protocol": "TCP", "port": INFERENCE_PORT, "targetPort": INFERENCE_PORT}
+            ],
         },
     }
 
@@ -116,17 +120,32 @@ def inference_command(plan: ProvisioningPlan) -> list[str]:
     gpus = plan.gpus_per_node or 1
     if plan.runtime == "transformers":
         return [
-            "accelerate", "launch", "--num_processes", "1", "--num_machines", "1", "--machine_rank", "0",
-            "--gpu_ids", "all", "/workspace/tfs/inference_api.py",
-            f"--pretrained_model_name_or_path={plan.hf_repo}", f"--revision={plan.hf_revision}",
-            "--torch_dtype=bfloat16", "--pipeline=text-generation",
+            "accelerate",
+            "launch",
+            "--num_processes",
+            "1",
+            "--num_machines",
+            "1",
+            "--machine_rank",
+            "0",
+            "--gpu_ids",
+            "all",
+            "/workspace/tfs/inference_api.py",
+            f"--pretrained_model_name_or_path={plan.hf_repo}",
+            f"--revision={plan.hf_revision}",
+            "--torch_dtype=bfloat16",
+            "--pipeline=text-generation",
         ]
     return [
-        "python3", "/workspace/vllm/inference_api.py",
+        "python3",
+        "/workspace/vllm/inference_api.py",
         f"--served-model-name={plan.served_model_name}",
-        f"--model={plan.hf_repo}", f"--code-revision={plan.hf_revision}",
-        "--download-dir=/workspace/weights", f"--tensor-parallel-size={gpus}",
-        f"--pipeline-parallel-size={plan.node_count}", "--gpu-memory-utilization=0.84",
+        f"--model={plan.hf_repo}",
+        f"--code-revision={plan.hf_revision}",
+        "--download-dir=/workspace/weights",
+        f"--tensor-parallel-size={gpus}",
+        f"--pipeline-parallel-size={plan.node_count}",
+        "--gpu-memory-utilization=0.84",
     ]
 
 
@@ -143,9 +162,15 @@ def node_affinity(plan: ProvisioningPlan) -> dict[str, Any]:
     """Only this workspace's nodes of the planned size: never another workspace's GPUs."""
     required = {**node_labels(plan)}
     required.pop(LABEL_MACHINE_TYPE)
-    expressions = [{"key": key, "operator": "In", "values": [value]} for key, value in sorted(required.items())]
+    expressions = [
+        {"key": key, "operator": "In", "values": [value]} for key, value in sorted(required.items())
+    ]
     expressions.append({"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": [plan.instance_type]})
-    return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}}
+    return {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": expressions}]
+        }
+    }
 
 
 def workload(plan: ProvisioningPlan) -> dict[str, Any]:
@@ -155,7 +180,10 @@ def workload(plan: ProvisioningPlan) -> dict[str, Any]:
     env: list[dict[str, Any]] = [{"name": "PYTORCH_CUDA_ALLOC_CONF", "value": "expandable_segments:True"}]
     if plan.model_access_secret:
         env.append(
-            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": plan.model_access_secret, "key": "HF_TOKEN"}}}
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": plan.model_access_secret, "key": "HF_TOKEN"}},
+            }
         )
     pod_labels = {LABEL_WORKSPACE: plan.name}
     return {
@@ -174,12 +202,20 @@ def workload(plan: ProvisioningPlan) -> dict[str, Any]:
                         "nodeAffinity": node_affinity(plan),
                         "podAntiAffinity": {
                             "requiredDuringSchedulingIgnoredDuringExecution": [
-                                {"labelSelector": {"matchLabels": pod_labels}, "topologyKey": "kubernetes.io/hostname"}
+                                {
+                                    "labelSelector": {"matchLabels": pod_labels},
+                                    "topologyKey": "kubernetes.io/hostname",
+                                }
                             ]
                         },
                     },
                     "tolerations": [
-                        {"key": GPU_TAINT_KEY, "operator": "Equal", "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT},
+                        {
+                            "key": GPU_TAINT_KEY,
+                            "operator": "Equal",
+                            "value": GPU_TAINT_VALUE,
+                            "effect": GPU_TAINT_EFFECT,
+                        },
                         {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
                     ],
                     "containers": [

@@ -44,7 +44,8 @@ def build_plan(ws: Workspace, config: ActivityConfig) -> ProvisioningPlan:
         agent_pool=agent_pool_name(ws.namespace, ws.name),
         os_disk_gb=model.disk_gib,
         match_labels=ws.match_labels,
-        os_sku="AzureLinux" if ws.annotations.get(ANNOTATION_NODE_IMAGE_FAMILY, "").lower() == "azurelinux"
+        os_sku="AzureLinux"
+        if ws.annotations.get(ANNOTATION_NODE_IMAGE_FAMILY, "").lower() == "azurelinux"
         else "Ubuntu",
         model_access_secret=_access_secret(ws),
         node_ready_timeout=config.node_ready_timeout,

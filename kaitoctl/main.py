@@ -3,7 +3,7 @@
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,7 +23,9 @@ from workflows.manifest import Workspace, workflow_id_for
 from workflows.validation import WorkspaceInvalid
 from workflows.workspace import WorkspaceWorkflow
 
-app = typer.Typer(help="Run LLMs on AKS GPU node pools, every step a durable Temporal workflow.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run LLMs on AKS GPU node pools, every step a durable Temporal workflow.", no_args_is_help=True
+)
 workspace_app = typer.Typer(help="KAITO Workspaces: validate, apply, get, delete.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 
@@ -59,7 +61,11 @@ async def _client() -> Client:
     try:
         return await connect(settings)
     except RuntimeError as error:
-        _fail(f"cannot reach Temporal at {settings.address} ({error}); is `kaitoctl dev up` running?", EXIT_UNREACHABLE)
+        reason = "connection refused" if "Connection refused" in str(error) else str(error)
+        _fail(
+            f"cannot reach Temporal at {settings.address}: {reason}; is `kaitoctl dev up` running?",
+            EXIT_UNREACHABLE,
+        )
 
 
 @workspace_app.command("validate")
@@ -104,8 +110,8 @@ async def _apply(ws: Workspace) -> None:
     out.print(f"workspace {ws.namespace}/{ws.name} applied: workflow [bold]{workflow_id}[/]", highlight=False)
 
 
-def _handle(client: Client, namespace: str, name: str) -> WorkflowHandle[WorkspaceWorkflow, object]:
-    return client.get_workflow_handle_for(WorkspaceWorkflow.run, workflow_id_for(namespace, name))  # type: ignore[arg-type]
+def _handle(client: Client, namespace: str, name: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(workflow_id_for(namespace, name))
 
 
 @workspace_app.command("get")
@@ -127,7 +133,10 @@ def get(
 async def _status(namespace: str, name: str) -> WorkspaceStatus:
     client = await _client()
     try:
-        return await _handle(client, namespace, name).query(STATUS_QUERY, result_type=WorkspaceStatus)
+        status: WorkspaceStatus = await _handle(client, namespace, name).query(
+            STATUS_QUERY, result_type=WorkspaceStatus
+        )
+        return status
     except RPCError as error:
         _fail(f"workspace {namespace}/{name}: {error.message}", EXIT_UNREACHABLE)
 

@@ -24,7 +24,10 @@ def status_tables(status: WorkspaceStatus, now: datetime) -> list[Table]:
         ("Model", status.model or "-"),
         ("Instance", status.instance_type or "-"),
         ("Agent pool", status.agent_pool or "-"),
-        ("Nodes", f"{status.ready_nodes}/{status.target_nodes} ready {' '.join(status.worker_nodes)}".strip()),
+        (
+            "Nodes",
+            f"{status.ready_nodes}/{status.target_nodes} ready {' '.join(status.worker_nodes)}".strip(),
+        ),
         ("Endpoint", status.endpoint or "-"),
         ("Message", status.message),
     ]
@@ -38,13 +41,19 @@ def status_tables(status: WorkspaceStatus, now: datetime) -> list[Table]:
         conditions.add_column(column)
     for c in status.conditions:
         style = {"True": "green", "False": "red"}.get(c.status, "yellow")
-        conditions.add_row(c.type, f"[{style}]{c.status}[/]", c.reason, _ago(c.last_transition_time, now), c.message)
+        conditions.add_row(
+            c.type, f"[{style}]{c.status}[/]", c.reason, _ago(c.last_transition_time, now), c.message
+        )
 
     timings = Table(title="phases")
     for column in ("PHASE", "STARTED", "TOOK"):
         timings.add_column(column)
     for phase, timing in status.timings.items():
-        took = _ago(timing.started, timing.finished) if timing.finished else f"{_ago(timing.started, now)} so far"
+        took = (
+            _ago(timing.started, timing.finished)
+            if timing.finished
+            else f"{_ago(timing.started, now)} so far"
+        )
         timings.add_row(phase, timing.started.strftime("%H:%M:%S"), took)
     return [summary, conditions, timings]
 

@@ -68,9 +68,7 @@ def needs_text(model: ModelPreset) -> str:
 def offers_text(sku: GpuSku, node_count: int = 1) -> str:
     """What `node_count` nodes of a SKU offer, in one phrase: "1 GPU and 16Gi"."""
     nodes = f" on {node_count} nodes" if node_count > 1 else ""
-    return (
-        f"{_plural(node_count * sku.gpu_count, 'GPU')} and {gib(node_count * sku.gpu_memory_gib)}{nodes}"
-    )
+    return f"{_plural(node_count * sku.gpu_count, 'GPU')} and {gib(node_count * sku.gpu_memory_gib)}{nodes}"
 
 
 def cheapest_fitting_sku(model: ModelPreset) -> GpuSku | None:

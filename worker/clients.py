@@ -1,6 +1,6 @@
 """Azure and Kubernetes clients from settings: the only place that knows endpoints and credentials."""
 
-from typing import Any
+from typing import Any, cast
 
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.containerservice.aio import ContainerServiceClient
@@ -36,7 +36,9 @@ def container_service(settings: WorkerSettings, credential: DefaultAzureCredenti
 def kubernetes_api(settings: WorkerSettings) -> kube_client.ApiClient:
     """From a kubeconfig when one is set, otherwise the pod's service account."""
     if settings.kubeconfig:
-        return kube_config.new_client_from_config(config_file=str(settings.kubeconfig))
+        return cast(
+            kube_client.ApiClient, kube_config.new_client_from_config(config_file=str(settings.kubeconfig))
+        )
     configuration = kube_client.Configuration()
     kube_config.load_incluster_config(client_configuration=configuration)
     return kube_client.ApiClient(configuration)

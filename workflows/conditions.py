@@ -38,7 +38,11 @@ class ConditionBook:
         previous = self._by_type.get(type_)
         since = previous.last_transition_time if previous and previous.status == status else now
         self._by_type[type_] = Condition(
-            type=type_, status=status, reason=reason, message=message[:MAX_MESSAGE], last_transition_time=since
+            type=type_,
+            status=status,
+            reason=reason,
+            message=message[:MAX_MESSAGE],
+            last_transition_time=since,
         )
 
     def get(self, type_: str) -> Condition | None:

@@ -62,12 +62,18 @@ class WorkspaceInvalid(ValueError):
 def parse_workspace(data: Any) -> Workspace:
     """Parse a manifest (already loaded from YAML/JSON) or raise WorkspaceInvalid naming each field."""
     if not isinstance(data, dict):
-        raise WorkspaceInvalid([Problem("(document)", "expected a Workspace object, got " + type(data).__name__)])
+        raise WorkspaceInvalid(
+            [Problem("(document)", "expected a Workspace object, got " + type(data).__name__)]
+        )
     if data.get("kind") != "Workspace":
         raise WorkspaceInvalid([Problem("kind", f"expected Workspace, got {data.get('kind')!r}")])
     if data.get("apiVersion") not in API_VERSIONS:
         raise WorkspaceInvalid(
-            [Problem("apiVersion", f"expected one of {', '.join(API_VERSIONS)}, got {data.get('apiVersion')!r}")]
+            [
+                Problem(
+                    "apiVersion", f"expected one of {', '.join(API_VERSIONS)}, got {data.get('apiVersion')!r}"
+                )
+            ]
         )
     if isinstance(data.get("spec"), dict):
         raise WorkspaceInvalid(
@@ -94,7 +100,9 @@ def validate_workspace(ws: Workspace) -> Report:
     _check_annotations(ws, report)
     _check_selector(ws, report)
     if ws.resource.count is not None and ws.resource.count < 1:
-        report.add("resource.count", f"{ws.resource.count} is not a node count; use 1 or more, or leave it out")
+        report.add(
+            "resource.count", f"{ws.resource.count} is not a node count; use 1 or more, or leave it out"
+        )
     model = _check_preset(ws, report)
     sku = _check_instance_type(ws, report, model)
     if model and sku and (ws.resource.count is None or ws.resource.count >= 1):
@@ -142,9 +150,13 @@ def _check_mode(ws: Workspace, report: Report) -> None:
         if ws.inference.template is not None and ws.inference.preset is not None:
             report.add("inference", "set inference.preset or inference.template, but not both")
         elif ws.inference.template is not None:
-            report.add("inference.template", "custom pod templates are not supported yet; use inference.preset")
+            report.add(
+                "inference.template", "custom pod templates are not supported yet; use inference.preset"
+            )
         elif ws.inference.preset is None:
-            report.add("inference.preset", "required: set inference.preset.name to a model preset such as falcon-7b")
+            report.add(
+                "inference.preset", "required: set inference.preset.name to a model preset such as falcon-7b"
+            )
         if ws.inference.adapters:
             report.add("inference.adapters", "adapters are not supported yet; remove them")
 
@@ -168,21 +180,28 @@ def _check_selector(ws: Workspace, report: Report) -> None:
     selector = ws.resource.label_selector
     where = "resource.labelSelector"
     if selector is None:
-        report.add(where, "required: set matchLabels, for example {apps: falcon-7b}; the GPU nodes get these labels")
+        report.add(
+            where, "required: set matchLabels, for example {apps: falcon-7b}; the GPU nodes get these labels"
+        )
         return
     if selector.match_expressions:
         report.add(
             f"{where}.matchExpressions",
-            "not supported: the GPU nodes are labelled from matchLabels, so express the selector as matchLabels",
+            "not supported: the GPU nodes are labelled from matchLabels, "
+            "so express the selector as matchLabels",
         )
     if not selector.match_labels:
         report.add(f"{where}.matchLabels", "required: at least one label, for example {apps: falcon-7b}")
         return
     for key, value in selector.match_labels.items():
         if key in RESERVED_SELECTOR_KEYS:
-            report.add(f"{where}.matchLabels[{key}]", "this key is reserved; KAITO sets it itself, so remove it")
+            report.add(
+                f"{where}.matchLabels[{key}]", "this key is reserved; KAITO sets it itself, so remove it"
+            )
         elif not _valid_label_key(key):
-            report.add(f"{where}.matchLabels[{key}]", "not a valid label key ([prefix/]name, name ≤ 63 characters)")
+            report.add(
+                f"{where}.matchLabels[{key}]", "not a valid label key ([prefix/]name, name ≤ 63 characters)"
+            )
         if not (len(value) <= 63 and LABEL_NAME.match(value)):
             report.add(
                 f"{where}.matchLabels[{key}]",
@@ -267,7 +286,9 @@ def _check_fit(ws: Workspace, report: Report, model: ModelPreset, sku: GpuSku) -
     suggestion = cheapest_fitting_sku(model)
     fix = f"{suggestion.name} fits" if suggestion else "no single catalog SKU fits"
     if not fit.fits:
-        report.add(where, f"{model.name} needs {needs_text(model)}; {sku.name} has {offers_text(sku, count)}; {fix}")
+        report.add(
+            where, f"{model.name} needs {needs_text(model)}; {sku.name} has {offers_text(sku, count)}; {fix}"
+        )
     elif count > 1 and not model.distributed:
         report.add(
             where,
@@ -294,7 +315,9 @@ def check_update(old: Workspace, new: Workspace) -> list[Problem]:
     """KAITO's immutability rules: what a spec update may not change."""
     problems: list[Problem] = []
     if (old.inference is None) != (new.inference is None) or (old.tuning is None) != (new.tuning is None):
-        problems.append(Problem("inference", "inference and tuning cannot be added or removed after creation"))
+        problems.append(
+            Problem("inference", "inference and tuning cannot be added or removed after creation")
+        )
     if old.resource.instance_type and new.resource.instance_type != old.resource.instance_type:
         problems.append(
             Problem(

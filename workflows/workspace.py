@@ -41,8 +41,9 @@ T = TypeVar("T")
 
 # Transient failures (429, 5xx, a dropped connection) retry with backoff; activities mark what no retry
 # can fix (invalid spec, quota, authorization) non-retryable themselves.
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                    maximum_interval=timedelta(minutes=1))
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
+)
 SHORT = timedelta(minutes=1)
 STATUS_WRITE_BUDGET = timedelta(minutes=2)
 
@@ -138,59 +139,88 @@ class WorkspaceWorkflow:
         plan = await self._step(ActivityName.VALIDATE, self._ws, ProvisioningPlan, SHORT, "validate the spec")
         self._plan = plan
         now = workflow.now()
-        for type_ in (cond.NODE_CLAIM_READY, cond.RESOURCE_READY, cond.INFERENCE_READY, cond.WORKSPACE_SUCCEEDED):
+        for type_ in (
+            cond.NODE_CLAIM_READY,
+            cond.RESOURCE_READY,
+            cond.INFERENCE_READY,
+            cond.WORKSPACE_SUCCEEDED,
+        ):
             self._conditions.set(type_, cond.UNKNOWN, "workspacePending", "provisioning has started", now)
 
         pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
         await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
         self._created_pool = True
         pool = await self._step(
-            ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, timedelta(minutes=30), f"create {pool_text}",
+            ActivityName.ENSURE_AGENT_POOL,
+            plan,
+            AgentPoolState,
+            timedelta(minutes=30),
+            f"create {pool_text}",
             heartbeat=timedelta(minutes=2),
         )
         self._conditions.set(
-            cond.NODE_CLAIM_READY, cond.TRUE, "NodeClaimsReady",
-            f"agent pool {pool.name}: {pool.count} × {pool.vm_size} {pool.provisioning_state}", workflow.now(),
+            cond.NODE_CLAIM_READY,
+            cond.TRUE,
+            "NodeClaimsReady",
+            f"agent pool {pool.name}: {pool.count} × {pool.vm_size} {pool.provisioning_state}",
+            workflow.now(),
         )
 
         await self._enter(Phase.WAITING_FOR_NODES, f"waiting for {plan.node_count} GPU node(s) to be Ready")
         await self._wait_for(
             what=f"{plan.node_count} Ready {plan.instance_type} node(s) with nvidia.com/gpu",
-            reconcile=ActivityName.COUNT_READY_NODES, result_type=NodeReadiness,
-            absorb=self.nodes_ready, enough=lambda: self._nodes.ready >= plan.node_count,
+            reconcile=ActivityName.COUNT_READY_NODES,
+            result_type=NodeReadiness,
+            absorb=self.nodes_ready,
+            enough=lambda: self._nodes.ready >= plan.node_count,
             progress=lambda: f"{self._nodes.ready}/{plan.node_count} nodes Ready",
             deadline=plan.node_ready_timeout,
         )
         now = workflow.now()
         ready_text = f"{self._nodes.ready} node(s) Ready: {', '.join(self._nodes.nodes)}"
         self._conditions.set(cond.NODES_READY, cond.TRUE, "NodesReady", ready_text, now)
-        self._conditions.set(cond.RESOURCE_READY, cond.TRUE, "workspaceResourceStatusSuccess", ready_text, now)
+        self._conditions.set(
+            cond.RESOURCE_READY, cond.TRUE, "workspaceResourceStatusSuccess", ready_text, now
+        )
 
         await self._enter(Phase.DEPLOYING, f"deploying {plan.model} ({plan.runtime}) and its Service")
         self._created_inference = True
         objects = await self._step(
-            ActivityName.ENSURE_INFERENCE, plan, InferenceObjects, SHORT, f"apply Service and {plan.model} workload"
+            ActivityName.ENSURE_INFERENCE,
+            plan,
+            InferenceObjects,
+            SHORT,
+            f"apply Service and {plan.model} workload",
         )
         self._endpoint = objects.endpoint
 
         await self._enter(Phase.WAITING_FOR_INFERENCE, f"waiting for {plan.model} to load")
         await self._wait_for(
             what=f"{plan.node_count} ready replica(s) of {plan.model}",
-            reconcile=ActivityName.COUNT_READY_REPLICAS, result_type=WorkloadReadiness,
-            absorb=self.inference_ready, enough=lambda: self._replicas.ready_replicas >= plan.node_count,
+            reconcile=ActivityName.COUNT_READY_REPLICAS,
+            result_type=WorkloadReadiness,
+            absorb=self.inference_ready,
+            enough=lambda: self._replicas.ready_replicas >= plan.node_count,
             progress=lambda: f"{self._replicas.ready_replicas}/{plan.node_count} replicas ready",
             deadline=plan.inference_ready_timeout,
         )
 
         await self._enter(Phase.HEALTH_CHECKING, f"GET /health and one chat completion via {objects.service}")
         health = await self._step(
-            ActivityName.CHECK_HEALTH, plan, HealthReport, SHORT, "health check through the Service",
+            ActivityName.CHECK_HEALTH,
+            plan,
+            HealthReport,
+            SHORT,
+            "health check through the Service",
             retry=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=10),
         )
         now = workflow.now()
         self._conditions.set(
-            cond.INFERENCE_READY, cond.TRUE, "WorkspaceInferenceStatusSuccess",
-            f"{health.model} answered through {objects.service}", now,
+            cond.INFERENCE_READY,
+            cond.TRUE,
+            "WorkspaceInferenceStatusSuccess",
+            f"{health.model} answered through {objects.service}",
+            now,
         )
         self._conditions.set(
             cond.WORKSPACE_SUCCEEDED, cond.TRUE, "workspaceSucceeded", f"serving at {objects.endpoint}", now
@@ -202,9 +232,11 @@ class WorkspaceWorkflow:
         """Stay alive for the Workspace's lifetime: spec updates until delete; fresh history when long."""
         while True:
             await workflow.wait_condition(
-                lambda: self._delete_requested
-                or bool(self._pending_changes)
-                or workflow.info().is_continue_as_new_suggested()
+                lambda: (
+                    self._delete_requested
+                    or bool(self._pending_changes)
+                    or workflow.info().is_continue_as_new_suggested()
+                )
             )
             if self._delete_requested:
                 return
@@ -218,8 +250,13 @@ class WorkspaceWorkflow:
         problems = check_update(self._ws, new)
         if problems:
             text = "; ".join(str(p) for p in problems)
-            self._conditions.set(cond.WORKSPACE_SUCCEEDED, cond.TRUE, "SpecUpdateRejected",
-                                 f"update refused, still serving the previous spec: {text}", workflow.now())
+            self._conditions.set(
+                cond.WORKSPACE_SUCCEEDED,
+                cond.TRUE,
+                "SpecUpdateRejected",
+                f"update refused, still serving the previous spec: {text}",
+                workflow.now(),
+            )
             self._message = f"update refused: {text}"
         else:
             self._ws = new
@@ -228,8 +265,15 @@ class WorkspaceWorkflow:
     # ---- waiting ----------------------------------------------------------------------------------
 
     async def _wait_for(
-        self, *, what: str, reconcile: ActivityName, result_type: type[T], absorb: Callable[[T], None],
-        enough: Callable[[], bool], progress: Callable[[], str], deadline: timedelta,
+        self,
+        *,
+        what: str,
+        reconcile: ActivityName,
+        result_type: type[T],
+        absorb: Callable[[T], None],
+        enough: Callable[[], bool],
+        progress: Callable[[], str],
+        deadline: timedelta,
     ) -> None:
         """Signal-driven wait: reconcile once, wait up to the deadline, reconcile once more, then give up."""
         assert self._plan is not None
@@ -238,7 +282,8 @@ class WorkspaceWorkflow:
             return
         try:
             await workflow.wait_condition(
-                lambda: enough() or self._delete_requested, timeout=deadline,
+                lambda: enough() or self._delete_requested,
+                timeout=deadline,
                 timeout_summary=f"deadline for {what}",
             )
         except TimeoutError:
@@ -248,19 +293,33 @@ class WorkspaceWorkflow:
         if not enough():
             raise ApplicationError(
                 f"gave up after {_duration(deadline)} waiting for {what}: {progress()}",
-                type="DeadlineExceeded", non_retryable=True,
+                type="DeadlineExceeded",
+                non_retryable=True,
             )
 
     async def _step(
-        self, name: ActivityName, arg: Any, result_type: type[T], timeout: timedelta, summary: str, *,
-        heartbeat: timedelta | None = None, retry: RetryPolicy = RETRY, interruptible: bool = True,
+        self,
+        name: ActivityName,
+        arg: Any,
+        result_type: type[T],
+        timeout: timedelta,
+        summary: str,
+        *,
+        heartbeat: timedelta | None = None,
+        retry: RetryPolicy = RETRY,
+        interruptible: bool = True,
     ) -> T:
         """Run one activity; a delete signal abandons it (cancelled) and unwinds to the teardown."""
         if interruptible and self._delete_requested:
             raise _DeleteRequested()
         handle = workflow.start_activity(
-            name, arg, result_type=result_type, start_to_close_timeout=timeout, heartbeat_timeout=heartbeat,
-            retry_policy=retry, summary=summary,
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timeout,
+            heartbeat_timeout=heartbeat,
+            retry_policy=retry,
+            summary=summary,
         )
         if interruptible:
             await workflow.wait_condition(lambda: handle.done() or self._delete_requested)
@@ -268,7 +327,8 @@ class WorkspaceWorkflow:
                 handle.cancel()
                 raise _DeleteRequested()
         try:
-            return await handle
+            result: T = await handle
+            return result
         except ActivityError as err:
             cause = err.cause
             reason = cause.type if isinstance(cause, ApplicationError) and cause.type else "ActivityFailed"
@@ -281,19 +341,26 @@ class WorkspaceWorkflow:
         """Record why, then remove whatever GPU capacity was created so a failure never keeps billing."""
         failed_in = self._phase
         now = workflow.now()
-        self._conditions.set(cond.WORKSPACE_SUCCEEDED, cond.FALSE, failure.type or "workspaceFailed",
-                             str(failure), now)
+        self._conditions.set(
+            cond.WORKSPACE_SUCCEEDED, cond.FALSE, failure.type or "workspaceFailed", str(failure), now
+        )
         if failed_in == Phase.WAITING_FOR_NODES:
-            self._conditions.set(cond.RESOURCE_READY, cond.FALSE, "workspaceResourceStatusNotReady", str(failure), now)
+            self._conditions.set(
+                cond.RESOURCE_READY, cond.FALSE, "workspaceResourceStatusNotReady", str(failure), now
+            )
         if failed_in in (Phase.WAITING_FOR_INFERENCE, Phase.HEALTH_CHECKING):
-            self._conditions.set(cond.INFERENCE_READY, cond.FALSE, "WorkspaceInferenceStatusFailed", str(failure), now)
+            self._conditions.set(
+                cond.INFERENCE_READY, cond.FALSE, "WorkspaceInferenceStatusFailed", str(failure), now
+            )
         self._state = cond.STATE_FAILED
         await self._remove_resources()
         await self._enter(Phase.FAILED, f"failed while {failed_in.value}: {failure}")
 
     async def _teardown(self) -> WorkspaceResult:
         self._state = cond.STATE_DELETING
-        self._conditions.set(cond.WORKSPACE_DELETING, cond.TRUE, "workspaceDeleted", "tearing down", workflow.now())
+        self._conditions.set(
+            cond.WORKSPACE_DELETING, cond.TRUE, "workspaceDeleted", "tearing down", workflow.now()
+        )
         await self._enter(Phase.DELETING, "removing the workload, the Service and the agent pool")
         await self._remove_resources()
         await self._enter(Phase.DELETED, "nothing of this workspace is left in Azure or the cluster")
@@ -304,12 +371,24 @@ class WorkspaceWorkflow:
         if plan is None:
             return
         if self._created_inference:
-            await self._step(ActivityName.DELETE_INFERENCE, plan, type(None), SHORT,
-                             "delete the workload and Service", interruptible=False)
+            await self._step(
+                ActivityName.DELETE_INFERENCE,
+                plan,
+                type(None),
+                SHORT,
+                "delete the workload and Service",
+                interruptible=False,
+            )
         if self._created_pool:
-            await self._step(ActivityName.DELETE_AGENT_POOL, plan, type(None), timedelta(minutes=30),
-                             f"delete agent pool {plan.agent_pool}", heartbeat=timedelta(minutes=2),
-                             interruptible=False)
+            await self._step(
+                ActivityName.DELETE_AGENT_POOL,
+                plan,
+                type(None),
+                timedelta(minutes=30),
+                f"delete agent pool {plan.agent_pool}",
+                heartbeat=timedelta(minutes=2),
+                interruptible=False,
+            )
 
     # ---- book-keeping -----------------------------------------------------------------------------
 
@@ -328,14 +407,20 @@ class WorkspaceWorkflow:
     async def _write_status(self) -> None:
         """Best effort: the query stays authoritative when the cluster cannot be written for a while."""
         update = StatusUpdate(
-            namespace=self._ws.namespace, name=self._ws.name, state=self._state,
-            conditions=self._conditions.all(), worker_nodes=self._nodes.nodes,
+            namespace=self._ws.namespace,
+            name=self._ws.name,
+            state=self._state,
+            conditions=self._conditions.all(),
+            worker_nodes=self._nodes.nodes,
             target_node_count=self._plan.node_count if self._plan else None,
         )
         try:
             await workflow.execute_activity(
-                ActivityName.WRITE_STATUS, update, start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=STATUS_WRITE_BUDGET, retry_policy=RETRY,
+                ActivityName.WRITE_STATUS,
+                update,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=STATUS_WRITE_BUDGET,
+                retry_policy=RETRY,
                 summary=f"status: {self._phase.value}",
             )
         except ActivityError as err:

@@ -21,7 +21,9 @@ def plan_for(example: str, uid: str | None = "uid-1") -> ProvisioningPlan:
 
 
 def test_pool_name_is_legal_deterministic_and_distinct() -> None:
-    names = {agent_pool_name(ns, n) for ns in ("default", "team-a") for n in ("a", "b", "workspace-falcon-7b")}
+    names = {
+        agent_pool_name(ns, n) for ns in ("default", "team-a") for n in ("a", "b", "workspace-falcon-7b")
+    }
     assert len(names) == 6
     assert all(re.fullmatch(r"[a-z][a-z0-9]{0,11}", name) for name in names)
     assert agent_pool_name("default", "a") == agent_pool_name("default", "a")
@@ -29,7 +31,12 @@ def test_pool_name_is_legal_deterministic_and_distinct() -> None:
 
 def test_plan_for_the_seed_workspace() -> None:
     plan = plan_for("workspace-falcon-7b.yaml")
-    assert (plan.model, plan.instance_type, plan.node_count, plan.gpus_per_node) == ("falcon-7b", "Standard_NC12s_v3", 1, 2)
+    assert (plan.model, plan.instance_type, plan.node_count, plan.gpus_per_node) == (
+        "falcon-7b",
+        "Standard_NC12s_v3",
+        1,
+        2,
+    )
     assert plan.agent_pool == agent_pool_name("default", "workspace-falcon-7b")
     assert plan.node_ready_timeout == timedelta(minutes=30)
     assert plan.inference_ready_timeout == timedelta(minutes=30)
@@ -57,7 +64,10 @@ def test_service_maps_80_to_5000_and_is_owned_by_the_workspace() -> None:
     assert svc["spec"]["selector"] == {"kaito.sh/workspace": "workspace-phi-3-mini"}
     owner = svc["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["uid"], owner["controller"]) == ("Workspace", "uid-1", True)
-    assert manifests.service(plan_for("workspace-phi-3-mini.yaml", uid=None))["metadata"]["ownerReferences"] == []
+    assert (
+        manifests.service(plan_for("workspace-phi-3-mini.yaml", uid=None))["metadata"]["ownerReferences"]
+        == []
+    )
 
 
 def test_workload_requests_gpus_tolerates_the_taint_and_sticks_to_its_nodes() -> None:
@@ -68,7 +78,9 @@ def test_workload_requests_gpus_tolerates_the_taint_and_sticks_to_its_nodes() ->
     assert sts["kind"] == "StatefulSet" and sts["spec"]["replicas"] == 1
     assert container["resources"]["requests"] == {"nvidia.com/gpu": "4"}
     assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in pod["tolerations"]
-    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
     required = {e["key"]: e["values"] for e in terms[0]["matchExpressions"]}
     assert required == {
         "apps": ["falcon-40b"],
@@ -87,7 +99,9 @@ def test_workload_requests_gpus_tolerates_the_taint_and_sticks_to_its_nodes() ->
 def test_gated_model_gets_its_token_from_the_access_secret() -> None:
     manifest = load_example("workspace-phi-3-mini.yaml")
     manifest["resource"]["instanceType"] = "Standard_NC24ads_A100_v4"  # type: ignore[index]
-    manifest["inference"] = {"preset": {"name": "llama-3.1-8b-instruct", "presetOptions": {"modelAccessSecret": "hf"}}}
+    manifest["inference"] = {
+        "preset": {"name": "llama-3.1-8b-instruct", "presetOptions": {"modelAccessSecret": "hf"}}
+    }
     plan = build_plan(parse_workspace(manifest), CONFIG)
     env = manifests.workload(plan)["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "HF_TOKEN"}}} in env

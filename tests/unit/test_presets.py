@@ -7,18 +7,47 @@ from presets.sizing import cheapest_fitting_sku, check_fit, needs_text, nodes_ne
 from presets.skus import all_skus, find_sku, looks_like_gpu_or_general_sku
 
 REQUIRED_MODELS = [
-    "falcon-7b", "falcon-7b-instruct", "falcon-40b", "falcon-40b-instruct", "mistral-7b", "mistral-7b-instruct",
-    "phi-3-mini-4k-instruct", "phi-3-mini-128k-instruct", "phi-3-medium-4k-instruct", "phi-3-medium-128k-instruct",
-    "phi-3.5-mini-instruct", "phi-4", "phi-4-mini-instruct", "llama-3.1-8b-instruct", "llama-3.3-70b-instruct",
-    "qwen2.5-coder-7b-instruct", "qwen2.5-coder-32b-instruct", "deepseek-r1-distill-llama-8b",
+    "falcon-7b",
+    "falcon-7b-instruct",
+    "falcon-40b",
+    "falcon-40b-instruct",
+    "mistral-7b",
+    "mistral-7b-instruct",
+    "phi-3-mini-4k-instruct",
+    "phi-3-mini-128k-instruct",
+    "phi-3-medium-4k-instruct",
+    "phi-3-medium-128k-instruct",
+    "phi-3.5-mini-instruct",
+    "phi-4",
+    "phi-4-mini-instruct",
+    "llama-3.1-8b-instruct",
+    "llama-3.3-70b-instruct",
+    "qwen2.5-coder-7b-instruct",
+    "qwen2.5-coder-32b-instruct",
+    "deepseek-r1-distill-llama-8b",
     "deepseek-r1-distill-qwen-14b",
 ]
 REQUIRED_SKUS = [
-    "Standard_NV36ads_A10_v5", "Standard_NV72ads_A10_v5", "Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4",
-    "Standard_NC96ads_A100_v4", "Standard_ND96asr_A100_v4", "Standard_ND96amsr_A100_v4", "Standard_NC40ads_H100_v5",
-    "Standard_NC80adis_H100_v5", "Standard_ND96isr_H100_v5", "Standard_NCC40ads_H100_v5", "Standard_ND96isr_H200_v5",
-    "Standard_NG32ads_V620_v1", "Standard_NG32adms_V620_v1", "Standard_NC6s_v3", "Standard_NC12s_v3",
-    "Standard_NC24s_v3", "Standard_NC24rs_v3", "Standard_NC4as_T4_v3", "Standard_NC64as_T4_v3",
+    "Standard_NV36ads_A10_v5",
+    "Standard_NV72ads_A10_v5",
+    "Standard_NC24ads_A100_v4",
+    "Standard_NC48ads_A100_v4",
+    "Standard_NC96ads_A100_v4",
+    "Standard_ND96asr_A100_v4",
+    "Standard_ND96amsr_A100_v4",
+    "Standard_NC40ads_H100_v5",
+    "Standard_NC80adis_H100_v5",
+    "Standard_ND96isr_H100_v5",
+    "Standard_NCC40ads_H100_v5",
+    "Standard_ND96isr_H200_v5",
+    "Standard_NG32ads_V620_v1",
+    "Standard_NG32adms_V620_v1",
+    "Standard_NC6s_v3",
+    "Standard_NC12s_v3",
+    "Standard_NC24s_v3",
+    "Standard_NC24rs_v3",
+    "Standard_NC4as_T4_v3",
+    "Standard_NC64as_T4_v3",
 ]
 
 
@@ -43,7 +72,12 @@ def test_lookups_ignore_case_and_accept_hugging_face_ids() -> None:
 
 def test_catalog_facts_match_kaito() -> None:
     nc12 = find_sku("Standard_NC12s_v3")
-    assert nc12 and (nc12.gpu_count, nc12.gpu_memory_gib, nc12.per_gpu_memory_gib, nc12.retired) == (2, 32, 16, True)
+    assert nc12 and (nc12.gpu_count, nc12.gpu_memory_gib, nc12.per_gpu_memory_gib, nc12.retired) == (
+        2,
+        32,
+        16,
+        True,
+    )
     llama = find_model("llama-3.3-70b-instruct")
     assert llama and llama.gated and llama.distributed and llama.per_gpu_memory_gib == 80
     assert find_model("falcon-7b").served_model_name == "falcon-7b"  # type: ignore[union-attr]

@@ -60,39 +60,76 @@ def test_explicit_count_that_does_not_fit_reports_the_totals() -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda m: m["inference"]["preset"].update(name="falcon-8b"),
-         "inference.preset.name: unknown preset 'falcon-8b'; did you mean falcon-7b?"),
-        (lambda m: m["metadata"].update(name="Workspace_Falcon"),
-         "metadata.name: 'Workspace_Falcon' is not a DNS-1123 label"),
-        (lambda m: m["metadata"].update(name="w" * 60), "metadata.name: '" + "w" * 60 + "' is 60 characters; at most 54"),
+        (
+            lambda m: m["inference"]["preset"].update(name="falcon-8b"),
+            "inference.preset.name: unknown preset 'falcon-8b'; did you mean falcon-7b?",
+        ),
+        (
+            lambda m: m["metadata"].update(name="Workspace_Falcon"),
+            "metadata.name: 'Workspace_Falcon' is not a DNS-1123 label",
+        ),
+        (
+            lambda m: m["metadata"].update(name="w" * 60),
+            "metadata.name: '" + "w" * 60 + "' is 60 characters; at most 54",
+        ),
         (lambda m: m.update(tuning={"method": "lora"}), "inference: set inference or tuning, but not both"),
-        (lambda m: (m.pop("inference"), m.update(tuning={"method": "lora"})),
-         "tuning: fine-tuning workspaces are not supported yet"),
+        (
+            lambda m: (m.pop("inference"), m.update(tuning={"method": "lora"})),
+            "tuning: fine-tuning workspaces are not supported yet",
+        ),
         (lambda m: m.pop("inference"), "inference: required: set inference.preset.name"),
-        (lambda m: m["resource"].pop("instanceType"),
-         "resource.instanceType: required: name the GPU VM size for the node pool, for example Standard_NV36ads_A10_v5"),
-        (lambda m: m["resource"].update(instanceType="Standard_B2s"),
-         "resource.instanceType: Standard_B2s is not a GPU VM size; use an N-series size such as Standard_NV36ads_A10_v5"),
+        (
+            lambda m: m["resource"].pop("instanceType"),
+            "resource.instanceType: required: name the GPU VM size for the node pool, "
+            "for example Standard_NV36ads_A10_v5",
+        ),
+        (
+            lambda m: m["resource"].update(instanceType="Standard_B2s"),
+            "resource.instanceType: Standard_B2s is not a GPU VM size; "
+            "use an N-series size such as Standard_NV36ads_A10_v5",
+        ),
         (lambda m: m["resource"].pop("labelSelector"), "resource.labelSelector: required"),
-        (lambda m: m["resource"]["labelSelector"]["matchLabels"].update({"kaito.sh/workspace": "x"}),
-         "resource.labelSelector.matchLabels[kaito.sh/workspace]: this key is reserved"),
-        (lambda m: m["resource"]["labelSelector"]["matchLabels"].update({"bad key!": "x"}),
-         "resource.labelSelector.matchLabels[bad key!]: not a valid label key"),
-        (lambda m: m["resource"]["labelSelector"].update(matchExpressions=[{"key": "a", "operator": "Exists"}]),
-         "resource.labelSelector.matchExpressions: not supported"),
+        (
+            lambda m: m["resource"]["labelSelector"]["matchLabels"].update({"kaito.sh/workspace": "x"}),
+            "resource.labelSelector.matchLabels[kaito.sh/workspace]: this key is reserved",
+        ),
+        (
+            lambda m: m["resource"]["labelSelector"]["matchLabels"].update({"bad key!": "x"}),
+            "resource.labelSelector.matchLabels[bad key!]: not a valid label key",
+        ),
+        (
+            lambda m: m["resource"]["labelSelector"].update(
+                matchExpressions=[{"key": "a", "operator": "Exists"}]
+            ),
+            "resource.labelSelector.matchExpressions: not supported",
+        ),
         (lambda m: m["resource"].update(count=0), "resource.count: 0 is not a node count"),
         (lambda m: m["resource"].update(count="two"), "resource.count: Input should be a valid integer"),
-        (lambda m: m["resource"].update(instancetype="Standard_NC12s_v3"), "resource.instancetype: unknown field"),
+        (
+            lambda m: m["resource"].update(instancetype="Standard_NC12s_v3"),
+            "resource.instancetype: unknown field",
+        ),
         (lambda m: m.update(spec={}), "spec: KAITO Workspaces have no spec"),
-        (lambda m: m.update(apiVersion="kaito.sh/v1"), "apiVersion: expected one of kaito.sh/v1alpha1, kaito.sh/v1beta1"),
-        (lambda m: m["inference"]["preset"].update(name="llama-3.1-8b-instruct"),
-         "inference.preset.presetOptions.modelAccessSecret: llama-3.1-8b-instruct is gated"),
-        (lambda m: m["inference"].update(template={"spec": {}}),
-         "inference: set inference.preset or inference.template, but not both"),
-        (lambda m: m["metadata"].update(annotations={"kaito.sh/node-image-family": "windows"}),
-         "metadata.annotations[kaito.sh/node-image-family]: 'windows' is not a node image family"),
-        (lambda m: m["metadata"].update(annotations={"kaito.sh/runtime": "tgi"}),
-         "metadata.annotations[kaito.sh/runtime]: 'tgi' is not a runtime"),
+        (
+            lambda m: m.update(apiVersion="kaito.sh/v1"),
+            "apiVersion: expected one of kaito.sh/v1alpha1, kaito.sh/v1beta1",
+        ),
+        (
+            lambda m: m["inference"]["preset"].update(name="llama-3.1-8b-instruct"),
+            "inference.preset.presetOptions.modelAccessSecret: llama-3.1-8b-instruct is gated",
+        ),
+        (
+            lambda m: m["inference"].update(template={"spec": {}}),
+            "inference: set inference.preset or inference.template, but not both",
+        ),
+        (
+            lambda m: m["metadata"].update(annotations={"kaito.sh/node-image-family": "windows"}),
+            "metadata.annotations[kaito.sh/node-image-family]: 'windows' is not a node image family",
+        ),
+        (
+            lambda m: m["metadata"].update(annotations={"kaito.sh/runtime": "tgi"}),
+            "metadata.annotations[kaito.sh/runtime]: 'tgi' is not a runtime",
+        ),
     ],
 )
 def test_each_bad_input_gets_one_specific_error(mutate: Any, expected: str) -> None:
@@ -122,8 +159,10 @@ def test_bypass_annotation_skips_gpu_checks_with_a_warning() -> None:
 def test_multi_node_on_transformers_is_refused() -> None:
     manifest = falcon7b()
     manifest["resource"]["instanceType"] = "Standard_NC24ads_A100_v4"
-    manifest["inference"]["preset"] = {"name": "llama-3.3-70b-instruct",
-                                       "presetOptions": {"modelAccessSecret": "hf"}}
+    manifest["inference"]["preset"] = {
+        "name": "llama-3.3-70b-instruct",
+        "presetOptions": {"modelAccessSecret": "hf"},
+    }
     assert validate_workspace(parse_workspace(manifest)).ok  # 4 nodes of 1 × A100 on vLLM
     manifest["metadata"]["annotations"] = {"kaito.sh/runtime": "transformers"}
     errors = [str(e) for e in validate_workspace(parse_workspace(manifest)).errors]

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -51,17 +52,18 @@ def cloud() -> FakeCloud:
 @asynccontextmanager
 async def running_worker(client: Client, cloud: FakeCloud) -> AsyncIterator[str]:
     task_queue = f"tq-{uuid.uuid4()}"
-    async with Worker(client, task_queue=task_queue, workflows=[WorkspaceWorkflow], activities=cloud.activities()):
+    async with Worker(
+        client, task_queue=task_queue, workflows=[WorkspaceWorkflow], activities=cloud.activities()
+    ):
         yield task_queue
 
 
-async def query_status(handle: WorkflowHandle[WorkspaceWorkflow, object]) -> WorkspaceStatus:
-    return await handle.query(STATUS_QUERY, result_type=WorkspaceStatus)
+async def query_status(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
+    status: WorkspaceStatus = await handle.query(STATUS_QUERY, result_type=WorkspaceStatus)
+    return status
 
 
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], what: str, deadline_seconds: float = 15.0
-) -> None:
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, deadline_seconds: float = 15.0) -> None:
     """Poll a condition until it holds, failing with `what` at the wall-clock deadline."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_seconds
@@ -71,7 +73,7 @@ async def wait_until(
         await asyncio.sleep(0.05)
 
 
-async def wait_for_phase(handle: WorkflowHandle[WorkspaceWorkflow, object], phase: Phase) -> WorkspaceStatus:
+async def wait_for_phase(handle: WorkflowHandle[Any, Any], phase: Phase) -> WorkspaceStatus:
     seen: list[WorkspaceStatus] = []
 
     async def reached() -> bool:

@@ -3,8 +3,10 @@
 The validate activity is the real one: it is pure, and the workflow's behaviour depends on its plan.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -43,7 +45,7 @@ class FakeCloud:
         self.calls[name] = self.calls.get(name, 0) + 1
         return self.calls[name]
 
-    def activities(self) -> list[object]:
+    def activities(self) -> list[Callable[..., Any]]:
         return [
             PlanningActivities(CONFIG).validate_workspace,
             self.ensure_agent_pool,
@@ -62,7 +64,10 @@ class FakeCloud:
         if attempt <= self.pool_failures:
             raise ApplicationError(f"injected 503 on attempt {attempt}", type="ServiceUnavailable")
         return AgentPoolState(
-            name=plan.agent_pool, provisioning_state="Succeeded", count=plan.node_count, vm_size=plan.instance_type
+            name=plan.agent_pool,
+            provisioning_state="Succeeded",
+            count=plan.node_count,
+            vm_size=plan.instance_type,
         )
 
     @activity.defn(name=ActivityName.DELETE_AGENT_POOL)
@@ -72,8 +77,10 @@ class FakeCloud:
     @activity.defn(name=ActivityName.COUNT_READY_NODES)
     async def count_ready_nodes(self, plan: ProvisioningPlan) -> NodeReadiness:
         self._count(ActivityName.COUNT_READY_NODES)
-        return NodeReadiness(ready=self.ready_nodes, nodes=[f"aks-{plan.agent_pool}-0-vmss00000{i}"
-                                                            for i in range(self.ready_nodes)])
+        return NodeReadiness(
+            ready=self.ready_nodes,
+            nodes=[f"aks-{plan.agent_pool}-0-vmss00000{i}" for i in range(self.ready_nodes)],
+        )
 
     @activity.defn(name=ActivityName.ENSURE_INFERENCE)
     async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:

@@ -34,12 +34,16 @@ def falcon() -> Workspace:
 async def start(env: WorkflowEnvironment, task_queue: str, ws: Workspace | None = None):  # type: ignore[no-untyped-def]
     ws = ws or falcon()
     return await env.client.start_workflow(
-        WorkspaceWorkflow.run, ws, id=f"workspace/{ws.namespace}/{ws.name}-{uuid.uuid4().hex[:6]}",
+        WorkspaceWorkflow.run,
+        ws,
+        id=f"workspace/{ws.namespace}/{ws.name}-{uuid.uuid4().hex[:6]}",
         task_queue=task_queue,
     )
 
 
-async def test_ten_minute_gpu_wait_takes_seconds_and_reaches_ready(env: WorkflowEnvironment, cloud: FakeCloud) -> None:
+async def test_ten_minute_gpu_wait_takes_seconds_and_reaches_ready(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
     async with running_worker(env.client, cloud) as tq:
         wall = time.monotonic()
         handle = await start(env, tq)
@@ -65,7 +69,9 @@ async def test_ten_minute_gpu_wait_takes_seconds_and_reaches_ready(env: Workflow
     assert status.worker_nodes == ["aks-n-0-vmss000000"]
     assert cloud.statuses[-1].state == cond.STATE_READY
     assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 1
-    assert cloud.calls[ActivityName.COUNT_READY_NODES] == 1, "one reconcile at the start of the wait, no polling"
+    assert cloud.calls[ActivityName.COUNT_READY_NODES] == 1, (
+        "one reconcile at the start of the wait, no polling"
+    )
 
 
 async def test_reconcile_at_wait_start_skips_the_wait_when_nodes_are_already_ready(
@@ -99,7 +105,9 @@ async def test_deadline_without_signal_fails_with_reason_and_tears_down(
     assert succeeded.status == cond.FALSE and succeeded.reason == "DeadlineExceeded"
 
 
-async def test_signal_at_the_deadline_reconcile_still_counts(env: WorkflowEnvironment, cloud: FakeCloud) -> None:
+async def test_signal_at_the_deadline_reconcile_still_counts(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
     """A lost signal is caught by the reconcile at the deadline: nodes that did come up are used."""
     async with running_worker(env.client, cloud) as tq:
         handle = await start(env, tq)
@@ -109,6 +117,7 @@ async def test_signal_at_the_deadline_reconcile_still_counts(env: WorkflowEnviro
         assert result.phase == Phase.WAITING_FOR_NODES
         await env.sleep(timedelta(minutes=31))
         status = await wait_for_phase(handle, Phase.READY)
+    assert status.ready_nodes == 1
     assert cloud.calls[ActivityName.COUNT_READY_NODES] == 2
 
 
@@ -145,7 +154,9 @@ async def test_delete_during_the_gpu_wait_tears_down(env: WorkflowEnvironment, c
     assert any(c.type == cond.WORKSPACE_DELETING for c in cloud.statuses[-1].conditions)
 
 
-async def test_delete_when_ready_removes_workload_then_pool(env: WorkflowEnvironment, cloud: FakeCloud) -> None:
+async def test_delete_when_ready_removes_workload_then_pool(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
     cloud.ready_nodes, cloud.ready_replicas = 1, 1
     async with running_worker(env.client, cloud) as tq:
         handle = await start(env, tq)
@@ -157,7 +168,9 @@ async def test_delete_when_ready_removes_workload_then_pool(env: WorkflowEnviron
     assert cloud.calls[ActivityName.DELETE_AGENT_POOL] == 1
 
 
-async def test_failing_then_succeeding_pool_create_converges(env: WorkflowEnvironment, cloud: FakeCloud) -> None:
+async def test_failing_then_succeeding_pool_create_converges(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
     cloud.pool_failures = 2
     cloud.ready_nodes, cloud.ready_replicas = 1, 1
     async with running_worker(env.client, cloud) as tq:
@@ -167,7 +180,9 @@ async def test_failing_then_succeeding_pool_create_converges(env: WorkflowEnviro
     assert status.state == cond.STATE_READY
 
 
-async def test_invalid_spec_fails_fast_and_creates_nothing(env: WorkflowEnvironment, cloud: FakeCloud) -> None:
+async def test_invalid_spec_fails_fast_and_creates_nothing(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
     manifest = load_example("workspace-falcon-40b.yaml")
     manifest["resource"] = {**manifest["resource"], "instanceType": "Standard_NC6s_v3"}  # type: ignore[dict-item]
     async with running_worker(env.client, cloud) as tq:
@@ -183,7 +198,9 @@ async def test_invalid_spec_fails_fast_and_creates_nothing(env: WorkflowEnvironm
     assert failed.status == cond.FALSE and failed.reason == "WorkspaceInvalid"
 
 
-async def test_immutable_change_is_refused_and_serving_continues(env: WorkflowEnvironment, cloud: FakeCloud) -> None:
+async def test_immutable_change_is_refused_and_serving_continues(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
     cloud.ready_nodes, cloud.ready_replicas = 1, 1
     async with running_worker(env.client, cloud) as tq:
         handle = await start(env, tq)

@@ -1,0 +1,3 @@
+from kaitoctl.main import app
+
+app()
