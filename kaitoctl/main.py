@@ -154,3 +154,18 @@ async def _delete(namespace: str, name: str) -> None:
     except RPCError as error:
         _fail(f"workspace {namespace}/{name}: {error.message}", EXIT_UNREACHABLE)
     out.print(f"workspace {namespace}/{name}: delete requested")
+
+
+dev_app = typer.Typer(help="The local cloud: Temporal, Kubernetes and Azure on 127.0.0.1.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+
+
+@dev_app.command("demo")
+def demo() -> None:
+    """Bring the local cloud up and provision the seed workspace end to end."""
+    _fail(
+        "the local-cloud stack is not built yet (GPU-node bridge, inference stand-in, controllers, `dev up`); "
+        "what runs today: `kaitoctl workspace validate|apply|get|delete` against a Temporal server, "
+        "and scripts/test.sh",
+        3,
+    )
