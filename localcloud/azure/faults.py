@@ -1,0 +1,132 @@
+"""Fault injection: throttling, 5xx, latency, dropped connections and failing LROs, reproducible from a seed.
+
+Rules match an operation name (fnmatch, case-insensitive: "agentPools.put", "agentPools.*", "token.post",
+"*"). A `*_count` fault hits the next N matching requests exactly; a `*_rate` fault draws from a
+`random.Random(seed)`, so the same plan and the same request sequence inject the same faults.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+FaultAction = Literal["throttle", "error", "drop_before", "drop_after"]
+
+
+@dataclass
+class FaultRule:
+    match: str = "*"
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    throttle_count: int = 0
+    throttle_rate: float = 0.0
+    retry_after: int = 1  # seconds, sent with 429 (and with 503 when error_retry_after is set)
+    error_count: int = 0
+    error_rate: float = 0.0
+    error_status: int = 500
+    error_retry_after: bool = False
+    drop_count: int = 0
+    drop_rate: float = 0.0
+    drop_after: bool = False  # True: the request takes effect and only the response is lost
+    lro_fail_count: int = 0
+    lro_fail_rate: float = 0.0
+    lro_fail_status: str = "Failed"  # or "Canceled"
+    lro_fail_code: str = "InternalOperationError"
+    lro_fail_message: str = "An internal error occurred while processing the operation. (injected fault)"
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> FaultRule:
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown fault rule keys: {sorted(unknown)}")
+        rule = cls(**raw)
+        if rule.lro_fail_status not in ("Failed", "Canceled"):
+            raise ValueError("lro_fail_status must be Failed or Canceled")
+        if not 400 <= rule.error_status <= 599:
+            raise ValueError("error_status must be 4xx or 5xx")
+        return rule
+
+    def matches(self, op_name: str) -> bool:
+        return fnmatch.fnmatchcase(op_name.lower(), self.match.lower())
+
+
+@dataclass
+class FaultDecision:
+    latency_s: float = 0.0
+    action: FaultAction | None = None
+    status: int = 0
+    retry_after: int | None = None
+
+
+@dataclass
+class FaultPlan:
+    seed: int = 0
+    rules: list[FaultRule] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> FaultPlan:
+        return cls(seed=int(raw.get("seed", 0)), rules=[FaultRule.from_json(r) for r in raw.get("rules", [])])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "rules": [asdict(r) for r in self.rules]}
+
+
+class FaultInjector:
+    def __init__(self, plan: FaultPlan | None = None) -> None:
+        self.plan = plan or FaultPlan()
+        self._rng = random.Random(self.plan.seed)
+        self.injected: dict[str, int] = {}
+
+    def set_plan(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self._rng = random.Random(plan.seed)
+
+    def add_rule(self, rule: FaultRule) -> None:
+        self.plan.rules.append(rule)
+
+    def _count(self, kind: str) -> None:
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+
+    def _hit(self, rule: FaultRule, count_attr: str, rate: float) -> bool:
+        remaining = int(getattr(rule, count_attr))
+        if remaining > 0:
+            setattr(rule, count_attr, remaining - 1)
+            return True
+        return rate > 0 and self._rng.random() < rate
+
+    def decide(self, op_name: str) -> FaultDecision:
+        """The faults for one request: latency adds up over matching rules; the first action wins."""
+        decision = FaultDecision()
+        for rule in self.plan.rules:
+            if not rule.matches(op_name):
+                continue
+            if rule.latency_ms or rule.latency_jitter_ms:
+                decision.latency_s += (rule.latency_ms + self._rng.random() * rule.latency_jitter_ms) / 1000
+                self._count("latency")
+            if decision.action is not None:
+                continue
+            if self._hit(rule, "drop_count", rule.drop_rate):
+                decision.action = "drop_after" if rule.drop_after else "drop_before"
+                self._count("drop")
+            elif self._hit(rule, "throttle_count", rule.throttle_rate):
+                decision.action, decision.status, decision.retry_after = "throttle", 429, rule.retry_after
+                self._count("throttle")
+            elif self._hit(rule, "error_count", rule.error_rate):
+                decision.action, decision.status = "error", rule.error_status
+                decision.retry_after = rule.retry_after if rule.error_retry_after else None
+                self._count("error")
+        return decision
+
+    def take_lro_failure(self, op_name: str) -> tuple[str, dict[str, str]] | None:
+        """Whether the LRO a matching request is starting should end Failed/Canceled, and with what error."""
+        for rule in self.plan.rules:
+            if rule.matches(op_name) and self._hit(rule, "lro_fail_count", rule.lro_fail_rate):
+                self._count("lro_fail")
+                return rule.lro_fail_status, {"code": rule.lro_fail_code, "message": rule.lro_fail_message}
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.plan.to_json(), "injected": dict(self.injected)}

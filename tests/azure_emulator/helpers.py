@@ -1,0 +1,56 @@
+"""Shared test helpers: waiting on conditions with deadlines, the control API, state snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from localcloud.azure import AzureEmulator
+
+RG = "kaito-rg"
+CLUSTER = "kaito-aks"
+GPU_SIZE = "Standard_NC24ads_A100_v4"
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]], *, timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """Re-check `condition` until it holds; fail at the deadline. The short pause only yields the loop."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def snapshot(emulator: AzureEmulator) -> str:
+    """The persisted state as text, to prove a refused request changed nothing."""
+    return json.dumps(emulator.store.state.to_json(), sort_keys=True)
+
+
+async def control(
+    base_url: str, ca_file: str, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    """Raw HTTP to `/_emulator/...` (there is no SDK for the control API)."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+        async with session.request(method, base_url + path, json=body) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+def pool_key(emulator: AzureEmulator, name: str) -> str:
+    cfg = emulator.config
+    return (f"/subscriptions/{cfg.subscription_id}/resourcegroups/{RG}/providers/microsoft.containerservice"
+            f"/managedclusters/{CLUSTER}/agentpools/{name}").lower()
