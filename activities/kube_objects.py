@@ -25,7 +25,8 @@ from workflows.contracts import (
     WorkloadReadiness,
 )
 from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION
-from workflows.naming import GPU_RESOURCE, LABEL_INSTANCE_TYPE, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from workflows.naming import LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from workflows.readiness import ready_gpu_nodes
 
 FIELD_MANAGER = "kaito-temporal"
 T = TypeVar("T")
@@ -47,20 +48,6 @@ async def _call(doing: str, fn: Callable[[], T]) -> T:
         raise _final(err, doing) from None
 
 
-def node_is_ready_gpu(node: Any, instance_type: str) -> bool:
-    """KAITO's readiness: Ready, the planned instance type, and a non-zero nvidia.com/gpu capacity."""
-    labels = node.metadata.labels or {}
-    if labels.get(LABEL_INSTANCE_TYPE, "").lower() != instance_type.lower():
-        return False
-    if node.metadata.deletion_timestamp is not None:
-        return False
-    capacity = (node.status.capacity or {}) if node.status else {}
-    if int(capacity.get(GPU_RESOURCE, "0") or 0) <= 0:
-        return False
-    conditions = (node.status.conditions or []) if node.status else []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
-
-
 class KubeActivities:
     def __init__(self, api: ApiClient) -> None:
         self._api = api
@@ -72,11 +59,7 @@ class KubeActivities:
     async def count_ready_nodes(self, plan: ProvisioningPlan) -> NodeReadiness:
         selector = f"{LABEL_WORKSPACE}={plan.name},{LABEL_WORKSPACE_NAMESPACE}={plan.namespace}"
         nodes = await _call("list nodes", lambda: self._core.list_node(label_selector=selector))
-        ready = sorted(
-            str(n.metadata.name)
-            for n in nodes.items
-            if n.metadata and node_is_ready_gpu(n, plan.instance_type)
-        )
+        ready = ready_gpu_nodes(self._api.sanitize_for_serialization(nodes)["items"], plan.instance_type)
         return NodeReadiness(ready=len(ready), nodes=ready)
 
     @activity.defn(name=ActivityName.ENSURE_INFERENCE)

@@ -1,0 +1,168 @@
+"""An OpenAI-compatible stand-in for the model server, one process per inference pod.
+
+No weights are downloaded here, so the local cloud answers as vLLM would — /health, /v1/models,
+/v1/chat/completions, /metrics under vLLM's metric names — with deterministic text that says it is the
+stand-in. The request counters are real, so idle detection reads what it would read from vLLM.
+
+    python -m localcloud.inference_standin --model falcon-7b --pod default/workspace-falcon-7b-0 --port 0
+"""
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Counters:
+    """What vLLM's Prometheus endpoint reports, for the metrics a sweep and a dashboard read."""
+
+    requests_ok: int = 0
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    latency_sum: float = 0.0
+    running: int = 0
+    started: float = field(default_factory=time.time)
+
+
+def answer_text(model: str, pod: str, prompt: str) -> str:
+    return (
+        f"This is the kaito-temporal inference stand-in serving {model} from pod {pod}; "
+        f"no model weights are loaded here. You said: {prompt[:200]}"
+    )
+
+
+def _last_user_message(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else str(content)
+    return ""
+
+
+def _error(status: int, kind: str, message: str) -> web.Response:
+    """OpenAI-shaped error body, as vLLM's server sends it."""
+    return web.json_response({"error": {"message": message, "type": kind, "code": status}}, status=status)
+
+
+def build_app(model: str, pod: str) -> web.Application:
+    counters = Counters()
+    app = web.Application()
+
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="")
+
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": model,
+                        "object": "model",
+                        "created": int(counters.started),
+                        "owned_by": "kaito-temporal",
+                        "root": model,
+                    }
+                ],
+            }
+        )
+
+    async def chat(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "BadRequestError", "body is not JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return _error(400, "BadRequestError", "messages is required")
+        if body.get("model") not in (None, model):
+            return _error(404, "NotFoundError", f"The model `{body.get('model')}` does not exist.")
+        began = time.monotonic()
+        counters.running += 1
+        prompt = _last_user_message(body)
+        text = answer_text(model, pod, prompt)
+        counters.running -= 1
+        prompt_tokens, completion_tokens = len(prompt.split()), len(text.split())
+        counters.requests_ok += 1
+        counters.prompt_tokens += prompt_tokens
+        counters.generation_tokens += completion_tokens
+        counters.latency_sum += time.monotonic() - began
+        return web.json_response(
+            {
+                "id": f"chatcmpl-standin-{counters.requests_ok}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        label = f'model_name="{model}"'
+        lines = [
+            "# HELP vllm:num_requests_running Number of requests currently running on GPU.",
+            "# TYPE vllm:num_requests_running gauge",
+            f"vllm:num_requests_running{{{label}}} {counters.running}",
+            "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.",
+            "# TYPE vllm:num_requests_waiting gauge",
+            f"vllm:num_requests_waiting{{{label}}} 0",
+            "# HELP vllm:request_success_total Count of successfully processed requests.",
+            "# TYPE vllm:request_success_total counter",
+            f'vllm:request_success_total{{finished_reason="stop",{label}}} {counters.requests_ok}',
+            "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.",
+            "# TYPE vllm:prompt_tokens_total counter",
+            f"vllm:prompt_tokens_total{{{label}}} {counters.prompt_tokens}",
+            "# HELP vllm:generation_tokens_total Number of generation tokens processed.",
+            "# TYPE vllm:generation_tokens_total counter",
+            f"vllm:generation_tokens_total{{{label}}} {counters.generation_tokens}",
+            "# HELP vllm:e2e_request_latency_seconds Histogram of end to end request latency in seconds.",
+            "# TYPE vllm:e2e_request_latency_seconds histogram",
+            f'vllm:e2e_request_latency_seconds_bucket{{le="+Inf",{label}}} {counters.requests_ok}',
+            f"vllm:e2e_request_latency_seconds_count{{{label}}} {counters.requests_ok}",
+            f"vllm:e2e_request_latency_seconds_sum{{{label}}} {counters.latency_sum:.6f}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+    app.router.add_get("/health", health)
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def serve(model: str, pod: str, host: str, port: int) -> None:
+    """Serve until cancelled; prints `listening <host>:<port>` so a launcher can learn a port 0 choice."""
+    runner = web.AppRunner(build_app(model, pod), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0]
+    print(f"listening {bound[0]}:{bound[1]}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--model", required=True, help="served model name")
+    parser.add_argument("--pod", required=True, help="namespace/name of the pod it stands in for")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run(serve(args.model, args.pod, args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
