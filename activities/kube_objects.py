@@ -7,7 +7,7 @@ event loop. Objects are server-side applied under one field manager, so a retry 
 import asyncio
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
@@ -24,7 +24,7 @@ from workflows.contracts import (
     StatusUpdate,
     WorkloadReadiness,
 )
-from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION
+from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION, Workspace
 from workflows.naming import LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
 from workflows.readiness import ready_gpu_nodes
 
@@ -116,6 +116,53 @@ class KubeActivities:
             except ApiException as err:
                 if err.status != 404:
                     raise _final(err, f"delete the {what}") from None
+
+    @activity.defn(name=ActivityName.ENSURE_OBJECT)
+    async def ensure_workspace_object(self, ws: Workspace) -> str:
+        """The Workspace's uid, creating the object first when the workflow was started without one."""
+        group_version = ws.api_version.split("/", 1)[1]
+        try:
+            found = await asyncio.to_thread(
+                self._custom.get_namespaced_custom_object,
+                API_GROUP,
+                group_version,
+                ws.namespace,
+                PLURAL,
+                ws.name,
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise _final(err, "read the Workspace") from None
+            body = ws.model_dump(mode="json", exclude_none=True, exclude={"status"})
+            body["metadata"] = {
+                key: value
+                for key, value in body["metadata"].items()
+                if key in ("name", "namespace", "labels", "annotations")
+            }
+            body["metadata"]["namespace"] = ws.namespace
+            found = await _call(
+                "create the Workspace",
+                lambda: self._custom.create_namespaced_custom_object(
+                    API_GROUP, group_version, ws.namespace, PLURAL, body, field_manager=FIELD_MANAGER
+                ),
+            )
+        return str(cast(dict[str, Any], found)["metadata"]["uid"])
+
+    @activity.defn(name=ActivityName.DELETE_OBJECT)
+    async def delete_workspace_object(self, ws: Workspace) -> None:
+        """Remove the Workspace once its resources are gone; the controller's finalizer then lets go."""
+        try:
+            await asyncio.to_thread(
+                self._custom.delete_namespaced_custom_object,
+                API_GROUP,
+                STORAGE_VERSION,
+                ws.namespace,
+                PLURAL,
+                ws.name,
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise _final(err, "delete the Workspace") from None
 
     @activity.defn(name=ActivityName.WRITE_STATUS)
     async def write_workspace_status(self, update: StatusUpdate) -> None:

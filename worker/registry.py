@@ -37,6 +37,8 @@ def provisioning_activities(
     objects = KubeActivities(kube)
     return [
         PlanningActivities(config).validate_workspace,
+        objects.ensure_workspace_object,
+        objects.delete_workspace_object,
         pools.ensure_agent_pool,
         pools.delete_agent_pool,
         objects.count_ready_nodes,

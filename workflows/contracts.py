@@ -19,6 +19,8 @@ BOOTSTRAP_TASK_QUEUE = "kaito-bootstrap"
 
 class ActivityName(StrEnum):
     VALIDATE = "validate_workspace"
+    ENSURE_OBJECT = "ensure_workspace_object"
+    DELETE_OBJECT = "delete_workspace_object"
     ENSURE_AGENT_POOL = "ensure_agent_pool"
     DELETE_AGENT_POOL = "delete_agent_pool"
     COUNT_READY_NODES = "count_ready_nodes"

@@ -137,6 +137,11 @@ class WorkspaceWorkflow:
     async def _provision(self) -> None:
         await self._enter(Phase.VALIDATING, "checking the spec against the presets and GPU catalog")
         plan = await self._step(ActivityName.VALIDATE, self._ws, ProvisioningPlan, SHORT, "validate the spec")
+        # Whichever door the user came in by, there is one Workspace object: create it when missing.
+        uid = await self._step(
+            ActivityName.ENSURE_OBJECT, self._ws, str, SHORT, "ensure the Workspace object exists"
+        )
+        plan = plan.model_copy(update={"uid": uid or None})
         self._plan = plan
         now = workflow.now()
         for type_ in (
@@ -364,6 +369,15 @@ class WorkspaceWorkflow:
         await self._enter(Phase.DELETING, "removing the workload, the Service and the agent pool")
         await self._remove_resources()
         await self._enter(Phase.DELETED, "nothing of this workspace is left in Azure or the cluster")
+        if self._plan is not None:
+            await self._step(
+                ActivityName.DELETE_OBJECT,
+                self._ws,
+                type(None),
+                SHORT,
+                "delete the Workspace object",
+                interruptible=False,
+            )
         return WorkspaceResult(phase=Phase.DELETED, message=self._message)
 
     async def _remove_resources(self) -> None:

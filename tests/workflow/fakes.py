@@ -23,6 +23,7 @@ from workflows.contracts import (
     StatusUpdate,
     WorkloadReadiness,
 )
+from workflows.manifest import Workspace
 
 CONFIG = ActivityConfig(
     cluster=ClusterTarget(subscription_id="sub", resource_group="rg", cluster_name="aks"),
@@ -48,6 +49,8 @@ class FakeCloud:
     def activities(self) -> list[Callable[..., Any]]:
         return [
             PlanningActivities(CONFIG).validate_workspace,
+            self.ensure_workspace_object,
+            self.delete_workspace_object,
             self.ensure_agent_pool,
             self.delete_agent_pool,
             self.count_ready_nodes,
@@ -57,6 +60,15 @@ class FakeCloud:
             self.check_inference_health,
             self.write_workspace_status,
         ]
+
+    @activity.defn(name=ActivityName.ENSURE_OBJECT)
+    async def ensure_workspace_object(self, ws: Workspace) -> str:
+        self._count(ActivityName.ENSURE_OBJECT)
+        return f"uid-{ws.name}"
+
+    @activity.defn(name=ActivityName.DELETE_OBJECT)
+    async def delete_workspace_object(self, ws: Workspace) -> None:
+        self._count(ActivityName.DELETE_OBJECT)
 
     @activity.defn(name=ActivityName.ENSURE_AGENT_POOL)
     async def ensure_agent_pool(self, plan: ProvisioningPlan) -> AgentPoolState:

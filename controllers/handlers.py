@@ -1,0 +1,181 @@
+"""The in-cluster controllers (kopf): the Workspace CR is a door into its workflow, and Node and
+StatefulSet readiness become the workflow's `nodes-ready` / `inference-ready` signals.
+
+They talk to workflows only through the Temporal client; every decision stays in the workflow.
+"""
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from controllers.signals import SignalSender
+from workflows import search_attributes as sa
+from workflows.conditions import FALSE, STATE_FAILED, WORKSPACE_SUCCEEDED
+from workflows.contracts import (
+    TASK_QUEUE,
+    NodeReadiness,
+    Phase,
+    SignalName,
+    SpecChange,
+    WorkloadReadiness,
+)
+from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION, Workspace, workflow_id_for
+from workflows.naming import LABEL_WORKSPACE
+from workflows.readiness import ready_gpu_nodes, workspace_of
+from workflows.validation import WorkspaceInvalid, parse_workspace, validate_workspace
+
+FINALIZER = "workspace.finalizer.kaito.sh"
+WORKSPACES = {"group": API_GROUP, "version": STORAGE_VERSION, "plural": PLURAL}
+TEARDOWN_POLL_SECONDS = 3
+log = logging.getLogger("kaito.controllers")
+
+WorkspaceKey = tuple[str, str]
+
+
+def _client(memo: kopf.Memo) -> Client:
+    client: Client = memo["temporal"]
+    return client
+
+
+def _sender(memo: kopf.Memo) -> SignalSender:
+    sender: SignalSender = memo["signals"]
+    return sender
+
+
+def workspace_from(body: kopf.Body) -> Workspace:
+    """The manifest as the workflow takes it; status and kopf's bookkeeping stay out of the input."""
+    data = {k: v for k, v in dict(body).items() if k != "status"}
+    return parse_workspace(data)
+
+
+def invalid_status(message: str) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "state": STATE_FAILED,
+        "conditions": [
+            {
+                "type": WORKSPACE_SUCCEEDED,
+                "status": FALSE,
+                "reason": "WorkspaceInvalid",
+                "message": message[:256],
+                "lastTransitionTime": now,
+            }
+        ],
+    }
+
+
+# ---- the Workspace door ---------------------------------------------------------------------------
+
+
+@kopf.index(**WORKSPACES)  # type: ignore[arg-type]
+def workspace_instance_types(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[WorkspaceKey, str]:
+    """Which instance type each workspace's nodes must have, for the node readiness rule."""
+    return {(namespace, name): str((body.get("resource") or {}).get("instanceType") or "")}
+
+
+@kopf.on.resume(**WORKSPACES)  # type: ignore[arg-type]
+@kopf.on.create(**WORKSPACES)  # type: ignore[arg-type]
+@kopf.on.update(**WORKSPACES)  # type: ignore[arg-type]
+async def workspace_applied(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """Refuse what KAITO's webhook would refuse; otherwise signal-with-start the one workflow."""
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        return
+    try:
+        ws = workspace_from(body)
+        report = validate_workspace(ws)
+        if not report.ok:
+            raise WorkspaceInvalid(report.errors)
+    except WorkspaceInvalid as invalid:
+        log.warning(
+            "workspace %s/%s refused: %s",
+            body["metadata"].get("namespace"),
+            body["metadata"]["name"],
+            invalid,
+        )
+        patch.status.update(invalid_status(str(invalid).replace("\n", "; ")))
+        return
+    await _client(memo).start_workflow(
+        "WorkspaceWorkflow",
+        ws,
+        id=workflow_id_for(ws.namespace, ws.name),
+        task_queue=TASK_QUEUE,
+        start_signal=SignalName.SPEC_CHANGED,
+        start_signal_args=[SpecChange(workspace=ws)],
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.WORKSPACE, ws.name),
+                SearchAttributePair(sa.NAMESPACE, ws.namespace),
+                SearchAttributePair(sa.MODEL, ws.preset_name or ""),
+                SearchAttributePair(sa.INSTANCE_TYPE, ws.resource.instance_type or ""),
+                SearchAttributePair(sa.PHASE, Phase.PENDING.value),
+            ]
+        ),
+    )
+
+
+@kopf.on.delete(**WORKSPACES)  # type: ignore[arg-type]
+async def workspace_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """Hold the finalizer until the workflow has torn everything down (or was never running)."""
+    handle = _client(memo).get_workflow_handle(workflow_id_for(namespace, name))
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return
+        raise
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        _sender(memo).forget(namespace, name)
+        return
+    await handle.signal(SignalName.DELETE)
+    raise kopf.TemporaryError(
+        f"waiting for workspace {namespace}/{name} to tear down", delay=TEARDOWN_POLL_SECONDS
+    )
+
+
+# ---- readiness → signals --------------------------------------------------------------------------
+
+
+@kopf.index("", "v1", "nodes", labels={LABEL_WORKSPACE: kopf.PRESENT})
+def workspace_nodes(body: kopf.Body, **_: Any) -> dict[WorkspaceKey, dict[str, Any]] | None:
+    key = workspace_of(body.get("metadata", {}).get("labels"))
+    return {key: dict(body)} if key else None
+
+
+@kopf.on.event("", "v1", "nodes", labels={LABEL_WORKSPACE: kopf.PRESENT})  # type: ignore[arg-type]  # indices
+async def node_changed(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    workspace_nodes: kopf.Index[WorkspaceKey, dict[str, Any]],
+    workspace_instance_types: kopf.Index[WorkspaceKey, str],
+    **_: Any,
+) -> None:
+    key = workspace_of(body.get("metadata", {}).get("labels"))
+    if key is None:
+        return
+    instance_type = next(iter(workspace_instance_types.get(key, [])), "")
+    ready = ready_gpu_nodes(workspace_nodes.get(key, []), instance_type) if instance_type else []
+    payload = NodeReadiness(ready=len(ready), nodes=ready, observed_at=datetime.now(UTC))
+    await _sender(memo).send(*key, SignalName.NODES_READY, payload, key=ready)
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels={LABEL_WORKSPACE: kopf.PRESENT})
+async def workload_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    metadata = body.get("metadata", {})
+    name = metadata.get("labels", {}).get(LABEL_WORKSPACE)
+    if not name:
+        return
+    status = body.get("status") or {}
+    ready = 0 if type == "DELETED" else int(status.get("readyReplicas") or 0)
+    payload = WorkloadReadiness(ready_replicas=ready, replicas=int(status.get("replicas") or 0))
+    await _sender(memo).send(
+        metadata.get("namespace", "default"),
+        name,
+        SignalName.INFERENCE_READY,
+        payload,
+        key=(payload.ready_replicas, payload.replicas),
+    )

@@ -1,0 +1,37 @@
+"""The controller process: `python -m controllers` (kopf, cluster-wide, one replica).
+
+Progress and diff-base bookkeeping live in annotations, because the Workspace CRD's structural schema
+would prune anything kopf wrote under `status`; the finalizer has KAITO's name.
+"""
+
+import logging
+from typing import Any
+
+import kopf
+
+import controllers.handlers as handlers
+from controllers.signals import SignalSender
+from worker.connect import connect
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = handlers.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kaito.sh")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kaito.sh", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 60
+    client = await connect()
+    memo["temporal"] = client
+    memo["signals"] = SignalSender(client)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    kopf.run(clusterwide=True, standalone=True)
+
+
+if __name__ == "__main__":
+    main()
