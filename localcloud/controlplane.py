@@ -162,6 +162,8 @@ class ControlPlane:
         self.admin: CertPair | None = None
         self.timings: dict[str, float] = {}
         self._procs: list[_Proc] = []
+        self.spawned: dict[str, int] = {}
+        """Every PID this run started, kept after stop so callers can check nothing leaked."""
         self._reaper: subprocess.Popen[bytes] | None = None
         self._started = False
 
@@ -253,7 +255,14 @@ class ControlPlane:
     def kubectl_cmd(self, *args: str) -> list[str]:
         """argv for kubectl against this cluster."""
         assert self.bin_dir is not None
-        return [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
+        # Discovery cache inside the run's work dir: not in ~/.kube, and never stale across runs.
+        cache = self.workdir / "kubectl-cache"
+        return [
+            str(self.bin_dir / "kubectl"),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--cache-dir={cache}",
+            *args,
+        ]
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0
@@ -267,7 +276,7 @@ class ControlPlane:
         """A new `kubernetes.client.ApiClient` for the admin identity."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call,unused-ignore]
 
     def ssl_context(self, *, client_cert: bool = True) -> ssl.SSLContext:
         """TLS context trusting this run's CA; with the admin client cert unless told otherwise."""
@@ -518,6 +527,7 @@ class ControlPlane:
         st = process_start_time(popen.pid) or 0
         self._tell_reaper(f"+{popen.pid} {st}")
         proc = _Proc(name, popen, log, st)
+        self.spawned[name] = popen.pid
         self._procs.append(proc)
         self.timings[name] = time.monotonic()  # replaced by the duration once ready
         return proc
