@@ -58,13 +58,15 @@ class TestIssuer:
 
     async def _discovery(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
-        return web.json_response({
-            "issuer": self.url,
-            "jwks_uri": self.url.rstrip("/") + "/openid/v1/jwks",
-            "response_types_supported": ["id_token"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-        })
+        return web.json_response(
+            {
+                "issuer": self.url,
+                "jwks_uri": self.url.rstrip("/") + "/openid/v1/jwks",
+                "response_types_supported": ["id_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }
+        )
 
     async def _jwks(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
@@ -96,6 +98,9 @@ class TestIssuer:
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
-            "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": account, "uid": str(uuid.uuid4())}},
+            "kubernetes.io": {
+                "namespace": namespace,
+                "serviceaccount": {"name": account, "uid": str(uuid.uuid4())},
+            },
         }
         return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid})

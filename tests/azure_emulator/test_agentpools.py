@@ -13,14 +13,19 @@ from azure.mgmt.containerservice import models
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
 from localcloud.azure import AzureEmulator
-from tests.azure_emulator.helpers import CLUSTER, GPU_SIZE, RG, snapshot, wait_until
+from tests.azure_emulator.helpers import CLUSTER, GPU_SIZE, RG, agent_pool, snapshot, wait_until
 
 
 def gpu_pool(count: int = 1, **extra: Any) -> models.AgentPool:
-    return models.AgentPool(
-        vm_size=GPU_SIZE, count=count, mode="User", os_type="Linux", os_disk_size_gb=256,
+    return agent_pool(
+        vm_size=GPU_SIZE,
+        count=count,
+        mode="User",
+        os_type="Linux",
+        os_disk_size_gb=256,
         node_labels={"kaito.sh/workspace": "falcon-7b", "kaito.sh/workspacenamespace": "default"},
-        node_taints=["sku=gpu:NoSchedule"], **extra,
+        node_taints=["sku=gpu:NoSchedule"],
+        **extra,
     )
 
 
@@ -35,8 +40,10 @@ async def test_create_is_an_async_operation_that_ends_succeeded(
     initial = seen[0].http_response
     assert initial.status_code == 201
     op_url = initial.headers["Azure-AsyncOperation"]
-    assert op_url.startswith(emulator.base_url + f"/subscriptions/{emulator.config.subscription_id}/providers/"
-                             "Microsoft.ContainerService/locations/eastus/operations/")
+    assert op_url.startswith(
+        emulator.base_url + f"/subscriptions/{emulator.config.subscription_id}/providers/"
+        "Microsoft.ContainerService/locations/eastus/operations/"
+    )
     during = await aks.agent_pools.get(RG, CLUSTER, "gpua100")
     assert during.provisioning_state == "Creating"
 
@@ -63,7 +70,9 @@ async def test_scale_to_zero_and_back_up(emulator: AzureEmulator, aks: Container
     assert (up.count, up.provisioning_state) == (3, "Succeeded")
 
 
-async def test_stop_and_start_change_power_state(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
+async def test_stop_and_start_change_power_state(
+    emulator: AzureEmulator, aks: ContainerServiceClient
+) -> None:
     emulator.config.durations.pool_update = 0.5
     pool = await (await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", gpu_pool(2))).result()
     pool.power_state = models.PowerState(code="Stopped")
@@ -81,7 +90,7 @@ async def test_stop_and_start_change_power_state(emulator: AzureEmulator, aks: C
 
 async def test_list_then_delete(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
     await (await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", gpu_pool(1))).result()
-    names = sorted([p.name async for p in aks.agent_pools.list(RG, CLUSTER)])
+    names = sorted([p.name or "" async for p in aks.agent_pools.list(RG, CLUSTER)])
     assert names == ["gpu", "nodepool1"]
 
     seen: list[PipelineResponse[Any, Any]] = []
@@ -89,7 +98,7 @@ async def test_list_then_delete(emulator: AzureEmulator, aks: ContainerServiceCl
     assert seen[0].http_response.status_code == 202
     assert "Location" in seen[0].http_response.headers
     assert (await aks.agent_pools.get(RG, CLUSTER, "gpu")).provisioning_state == "Deleting"
-    assert await poller.result() is None
+    await poller.result()  # a delete has no final GET and no result
     with pytest.raises(ResourceNotFoundError) as err:
         await aks.agent_pools.get(RG, CLUSTER, "gpu")
     assert err.value.error is not None and err.value.error.code == "ResourceNotFound"
@@ -99,7 +108,9 @@ async def test_list_then_delete(emulator: AzureEmulator, aks: ContainerServiceCl
     assert seen[0].http_response.status_code == 204, "deleting a pool that is gone is a no-op 204"
 
 
-async def test_concurrent_mutation_is_refused_with_409(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
+async def test_concurrent_mutation_is_refused_with_409(
+    emulator: AzureEmulator, aks: ContainerServiceClient
+) -> None:
     emulator.config.durations.pool_create = 1.0
     poller = await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", gpu_pool(1))
     with pytest.raises(ResourceExistsError) as err:
@@ -179,6 +190,6 @@ async def test_wait_for_condition_helper_sees_transitions(
     await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", gpu_pool(1))
 
     async def succeeded() -> bool:
-        return (await aks.agent_pools.get(RG, CLUSTER, "gpu")).provisioning_state == "Succeeded"
+        return bool((await aks.agent_pools.get(RG, CLUSTER, "gpu")).provisioning_state == "Succeeded")
 
     await wait_until(succeeded, timeout=5, what="the pool to reach Succeeded without the poller")
