@@ -147,7 +147,7 @@ class OperationRunner:
         finisher = self._finishers.get(op.kind)
         if finisher is not None:
             finisher(op)
-        self._store.save()
+        self._store.save_soon()
 
     def in_flight_for(self, resource_id: str) -> Operation | None:
         key = resource_id.lower()

@@ -7,6 +7,7 @@ operations included.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from dataclasses import dataclass, field
@@ -64,12 +65,18 @@ class State:
 
 
 class StateStore:
-    """Holds the state and writes it to `path` (if any) on `save()`; write-then-rename, never torn."""
+    """Holds the state and writes it to `path` (if any); write-then-rename, never torn.
+
+    `save()` writes before a handler answers, so nothing a client was told about is ever lost.
+    `save_soon()` coalesces the writes of operation completions: those are recomputed from the persisted
+    operation (due time and outcome) if the process dies first, so they need not cost a write each.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.state = State()
         self.saves = 0
+        self._pending: asyncio.TimerHandle | None = None
 
     def load(self) -> bool:
         """Read the state file; False when there is none yet (a fresh cloud)."""
@@ -79,10 +86,28 @@ class StateStore:
         return True
 
     def save(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         self.saves += 1
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.state.to_json(), indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(self.state.to_json(), separators=(",", ":")))
         os.replace(tmp, self.path)
+
+    def save_soon(self, delay: float = 0.05) -> None:
+        if self._pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.save()
+            return
+        self._pending = loop.call_later(delay, self.save)
+
+    def flush(self) -> None:
+        """Write now if a coalesced save is pending (on stop)."""
+        if self._pending is not None:
+            self.save()

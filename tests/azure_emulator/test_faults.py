@@ -209,3 +209,24 @@ def test_fault_decisions_are_reproducible_from_the_seed() -> None:
     assert run(42) == run(42)
     assert run(42) != run(43)
     assert {a for a in run(42)} >= {None, "error", "drop_before", "throttle"}
+
+
+async def test_settings_change_at_run_time(emulator: AzureEmulator) -> None:
+    base, ca = emulator.base_url, str(emulator.ca_file)
+    status, settings = await control(
+        base,
+        ca,
+        "PATCH",
+        "/_emulator/settings",
+        {
+            "durations": {"pool_create": 2.5},
+            "familyQuotas": {"standardNCADSA100v4Family": 24},
+            "principalReplicationSeconds": 3,
+            "pollHintMs": 5,
+        },
+    )
+    assert status == 200 and settings["durations"]["pool_create"] == 2.5
+    assert emulator.config.family_quotas["standardNCADSA100v4Family"] == 24
+    assert (emulator.config.principal_replication_seconds, emulator.config.poll_hint_ms) == (3.0, 5)
+    status, body = await control(base, ca, "PATCH", "/_emulator/settings", {"oidcIssuerUrl": "https://x/"})
+    assert status == 400 and "oidcIssuerUrl" in body["error"]["message"]
