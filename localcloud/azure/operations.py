@@ -82,6 +82,8 @@ class OperationRunner:
         outcome: str = "Succeeded",
         outcome_error: dict[str, str] | None = None,
     ) -> Operation:
+        if len(self._store.state.operations) > 1000:
+            self.prune(keep_seconds=600.0)
         now = time.time()
         op = Operation(
             str(uuid.uuid4()),

@@ -259,7 +259,7 @@ class AzureEmulator:
             if decision.action == "drop_before":
                 raise _Dropped
             if decision.action in ("throttle", "error"):
-                raise _injected(decision, is_entra)
+                raise _injected(decision, is_entra, kind_of(request.method))
         if route is None or match is None:
             raise ArmError(
                 404, "NotFound", f"No HTTP resource was found that matches the request URI '{request.path}'."
@@ -345,7 +345,7 @@ _STATUS_CODES = {
 }
 
 
-def _injected(decision: FaultDecision, entra: bool) -> Exception:
+def _injected(decision: FaultDecision, entra: bool, kind: str) -> Exception:
     if entra:
         headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else {}
         return EntraError(
@@ -356,7 +356,7 @@ def _injected(decision: FaultDecision, entra: bool) -> Exception:
             headers,
         )
     if decision.action == "throttle":
-        return _throttled(decision.retry_after or 1, "reads")
+        return _throttled(decision.retry_after or 1, kind)
     code = _STATUS_CODES.get(decision.status, "InjectedFault")
     headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else {}
     return ArmError(decision.status, code, f"Encountered {code}. (injected fault)", headers=headers)

@@ -32,7 +32,7 @@ def gpu_pool(count: int = 1, **extra: Any) -> models.AgentPool:
 async def test_create_is_an_async_operation_that_ends_succeeded(
     emulator: AzureEmulator, aks: ContainerServiceClient
 ) -> None:
-    emulator.config.durations.pool_create = 0.5
+    emulator.config.durations.pool_create = 1.0
     seen: list[PipelineResponse[Any, Any]] = []
     poller = await aks.agent_pools.begin_create_or_update(
         RG, CLUSTER, "gpua100", gpu_pool(2), raw_response_hook=seen.append
@@ -58,7 +58,7 @@ async def test_create_is_an_async_operation_that_ends_succeeded(
 
 
 async def test_scale_to_zero_and_back_up(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
-    emulator.config.durations.pool_scale = 0.5
+    emulator.config.durations.pool_scale = 1.0
     pool = await (await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", gpu_pool(1))).result()
     pool.count = 0
     poller = await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", pool)
@@ -73,7 +73,7 @@ async def test_scale_to_zero_and_back_up(emulator: AzureEmulator, aks: Container
 async def test_stop_and_start_change_power_state(
     emulator: AzureEmulator, aks: ContainerServiceClient
 ) -> None:
-    emulator.config.durations.pool_update = 0.5
+    emulator.config.durations.pool_update = 1.0
     pool = await (await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", gpu_pool(2))).result()
     pool.power_state = models.PowerState(code="Stopped")
     poller = await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", pool)
@@ -89,6 +89,7 @@ async def test_stop_and_start_change_power_state(
 
 
 async def test_list_then_delete(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
+    emulator.config.durations.pool_delete = 1.0
     await (await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", gpu_pool(1))).result()
     names = sorted([p.name or "" async for p in aks.agent_pools.list(RG, CLUSTER)])
     assert names == ["gpu", "nodepool1"]
@@ -171,7 +172,7 @@ async def test_retry_after_protocol_is_honoured(emulator: AzureEmulator, aks: Co
 
 
 async def test_operation_status_body_shape(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
-    emulator.config.durations.pool_create = 0.3
+    emulator.config.durations.pool_create = 1.0
     poller = await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", gpu_pool(1))
     op_id = next(iter(emulator.cloud.state.operations))
     running = emulator.cloud.ops.get(op_id)

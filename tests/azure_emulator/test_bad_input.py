@@ -3,14 +3,17 @@ state (the persisted state is byte-for-byte the same afterwards)."""
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
+import aiohttp
 import pytest
 from azure.core.exceptions import HttpResponseError
+from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.containerservice import models
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
-from localcloud.azure import AzureEmulator
+from localcloud.azure import ARM_SCOPE, AzureEmulator
 from tests.azure_emulator.helpers import CLUSTER, GPU_SIZE, RG, snapshot
 
 
@@ -112,4 +115,41 @@ async def test_missing_parents_are_404(emulator: AzureEmulator, aks: ContainerSe
     with pytest.raises(HttpResponseError) as err:
         await aks.agent_pools.begin_create_or_update("no-such-rg", CLUSTER, "gpu", _pool())
     assert (err.value.status_code, err.value.error and err.value.error.code) == (404, "ResourceGroupNotFound")
+    assert snapshot(emulator) == before
+
+
+async def test_malformed_requests_the_sdk_cannot_send(
+    emulator: AzureEmulator, operator_credential: ClientSecretCredential
+) -> None:
+    """Raw HTTP, because the SDK's models make these bodies impossible: the answers are still ARM's."""
+    token = (await operator_credential.get_token(ARM_SCOPE)).token
+    sub = emulator.config.subscription_id
+    pool_url = (
+        f"/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.ContainerService/managedClusters/"
+        f"{CLUSTER}/agentPools/gpu"
+    )
+    uami_url = f"/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/"
+    uami_url += "userAssignedIdentities/x1"
+    ctx = ssl.create_default_context(cafile=str(emulator.ca_file))
+    before = snapshot(emulator)
+    cases = [
+        (pool_url + "?api-version=2026-08-01", "{not json", 400, "InvalidRequestContent"),
+        (
+            pool_url + "?api-version=2026-08-01",
+            '{"properties": {"vmSize": "Standard_D2s_v5", "count": "two"}}',
+            400,
+            "InvalidRequestContent",
+        ),
+        (pool_url, '{"properties": {"vmSize": "Standard_D2s_v5"}}', 400, "MissingApiVersionParameter"),
+        (uami_url + "?api-version=2024-11-30", "{}", 400, "LocationRequired"),
+        (uami_url + "?api-version=2024-11-30", "", 400, "InvalidRequestContent"),
+    ]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+        for path, body, status, code in cases:
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            async with session.put(emulator.base_url + path, data=body, headers=headers) as resp:
+                payload = await resp.json()
+                got = payload["error"]["code"] if "error" in payload else payload["code"]
+                assert (resp.status, got) == (status, code), path
+                assert "Retry-After" not in resp.headers, "azure-core would retry any error with Retry-After"
     assert snapshot(emulator) == before

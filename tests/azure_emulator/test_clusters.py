@@ -26,7 +26,7 @@ async def test_seeded_cluster(emulator: AzureEmulator, aks: ContainerServiceClie
 async def test_enable_oidc_issuer_and_workload_identity(
     emulator: AzureEmulator, aks: ContainerServiceClient, issuer: TestIssuer
 ) -> None:
-    emulator.config.durations.cluster_update = 0.4
+    emulator.config.durations.cluster_update = 1.0
     cluster = await aks.managed_clusters.get(RG, CLUSTER)
     cluster.oidc_issuer_profile = models.ManagedClusterOIDCIssuerProfile(enabled=True)
     cluster.security_profile = models.ManagedClusterSecurityProfile(
