@@ -19,7 +19,9 @@ def azure_credential(settings: WorkerSettings) -> DefaultAzureCredential:
     """Workload identity in-cluster (AZURE_CLIENT_ID/TENANT_ID/FEDERATED_TOKEN_FILE), else env or CLI."""
     kwargs = azure_transport_kwargs(settings)
     if settings.azure_authority:
+        # A private authority (the local cloud's Entra) has no instance-discovery metadata to fetch.
         kwargs["authority"] = settings.azure_authority
+        kwargs["disable_instance_discovery"] = True
     return DefaultAzureCredential(**kwargs)
 
 
@@ -28,7 +30,7 @@ def container_service(settings: WorkerSettings, credential: DefaultAzureCredenti
         credential,
         settings.subscription_id,
         base_url=settings.arm_endpoint,
-        credential_scopes=[settings.arm_endpoint.rstrip("/") + "/.default"],
+        credential_scopes=[settings.arm_scope],
         **azure_transport_kwargs(settings),
     )
 

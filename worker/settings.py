@@ -38,6 +38,7 @@ class WorkerSettings(BaseSettings):
     location: str = "eastus"
     # ARM endpoint and the CA bundle to trust for it (the local cloud's emulator uses its own CA).
     arm_endpoint: str = "https://management.azure.com"
+    arm_scope: str = "https://management.azure.com/.default"
     azure_authority: str | None = None
     azure_ca_bundle: Path | None = None
     # Kubernetes: a kubeconfig path, or in-cluster config when unset.
