@@ -17,7 +17,9 @@ without cleaning up (SIGKILL, crash).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
@@ -197,7 +199,6 @@ class ControlPlane:
                 except subprocess.TimeoutExpired:
                     _signal_group(p.popen.pid, signal.SIGKILL)
                     p.popen.wait()
-                _signal_group(p.popen.pid, signal.SIGKILL)  # stragglers in its group, if any
                 self._tell_reaper(f"-{p.popen.pid}")
         if self._reaper is not None:
             assert self._reaper.stdin is not None
@@ -217,15 +218,11 @@ class ControlPlane:
         self.stop()
 
     async def __aenter__(self) -> Self:
-        import asyncio
-
         return await asyncio.to_thread(self.start)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.stop)
 
     # ----------------------------------------------------------------- public helpers
@@ -612,6 +609,4 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _first_service_ip(cidr: str) -> str:
-    import ipaddress
-
     return str(next(ipaddress.ip_network(cidr).hosts()))
