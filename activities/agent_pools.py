@@ -1,13 +1,21 @@
-"""AKS agent-pool activities: ensure (create or scale), read and delete the workspace's GPU pool.
+"""AKS agent-pool activities: ensure (create or scale to the plan), scale to a count, delete.
 
-They converge rather than repeat: a retried ensure finds the pool by its derived name, waits out an
-operation already in progress, and PUTs only when the pool differs from the plan. NotFound on delete
-is the desired state.
+They converge rather than repeat (DESIGN principle 3). Each attempt re-reads the pool first:
+
+* an operation already running on it (someone else's, or ours from an attempt whose worker died) is
+  waited out by polling the pool, never raced;
+* a pool already as desired gets no PUT at all;
+* a 409 OperationNotAllowed — another operation started between our GET and our PUT, or the SDK re-sent
+  a PUT whose answer was lost and met the operation that PUT itself started — is not an error: wait for
+  the pool to settle, re-read it, and PUT only if it still differs;
+* delete treats 404 (and a pool that finishes Deleting while we wait) as done.
+
+Failures leave as `ApplicationError`s typed with ARM's code (see `activities.azure_errors`).
 """
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from enum import Enum
+from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerservice.aio import ContainerServiceClient
@@ -15,40 +23,70 @@ from azure.mgmt.containerservice.models import AgentPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.azure_errors import classify
+from activities.azure_errors import AZURE_FAILURES, classify, is_busy
+from activities.azure_waits import Waits, heartbeat, with_heartbeats
 from activities.config import ActivityConfig
 from activities.manifests import agent_pool_body
 from workflows.contracts import ActivityName, AgentPoolState, ProvisioningPlan
+from workflows.pool_contracts import SCALE_AGENT_POOL, PoolScale
 
-T = TypeVar("T")
-BUSY_STATES = frozenset({"Creating", "Updating", "Scaling", "Upgrading", "Deleting", "Starting", "Stopping"})
-HEARTBEAT_EVERY = 10.0
+# provisioningState values while an operation runs (a PUT or DELETE now would get 409).
+BUSY_STATES = frozenset(
+    {"Creating", "Updating", "Scaling", "Upgrading", "Deleting", "Starting", "Stopping", "Canceling"}
+)
+OWNER_TAG = "kaito.sh/workspace"
+ABSENT = "NotFound"  # AgentPoolState.provisioning_state of a pool that does not exist
 
 
-async def with_heartbeats(work: Awaitable[T], detail: str) -> T:
-    """Await a long Azure operation while heartbeating, so a dead worker is noticed within minutes."""
-    task = asyncio.ensure_future(work)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
-        if done:
-            return task.result()
-        activity.heartbeat(detail)
+def _props(pool: AgentPool) -> Any:
+    return pool.properties
+
+
+def text(value: Any, default: str = "") -> str:
+    """An SDK field as ARM's string: the SDK's str-enums print as `Code.RUNNING`, their value is `Running`."""
+    if value is None:
+        return default
+    return str(value.value) if isinstance(value, Enum) else str(value)
 
 
 def pool_state(pool: AgentPool) -> AgentPoolState:
-    props: Any = pool.properties
+    props = _props(pool)
     return AgentPoolState(
         name=str(pool.name),
-        provisioning_state=str(props.provisioning_state or "Unknown"),
+        provisioning_state=text(props.provisioning_state, "Unknown"),
         count=int(props.count or 0),
-        vm_size=str(props.vm_size),
+        vm_size=text(props.vm_size),
+    )
+
+
+def _power(pool: AgentPool) -> str:
+    power = _props(pool).power_state
+    return text(power.code if power is not None else None, "Running")
+
+
+def _owner(plan: ProvisioningPlan) -> str:
+    return f"{plan.namespace}/{plan.name}"
+
+
+def is_as_desired(pool: AgentPool, count: int) -> bool:
+    """Settled in Succeeded with `count` nodes (and running, unless zero are wanted)."""
+    props = _props(pool)
+    return (
+        props.provisioning_state == "Succeeded"
+        and int(props.count or 0) == count
+        and (count == 0 or _power(pool) == "Running")
     )
 
 
 class AgentPoolActivities:
-    def __init__(self, config: ActivityConfig, client: ContainerServiceClient) -> None:
+    def __init__(
+        self, config: ActivityConfig, client: ContainerServiceClient, *, waits: Waits | None = None
+    ) -> None:
         self._cluster = config.cluster
         self._client = client
+        self._waits = waits or Waits()
+
+    # ---- reading ----------------------------------------------------------------------------------
 
     async def _get(self, name: str) -> AgentPool | None:
         try:
@@ -57,66 +95,140 @@ class AgentPoolActivities:
             )
         except ResourceNotFoundError:
             return None
-        except HttpResponseError as err:
+        except AZURE_FAILURES as err:
             raise classify(err, f"read agent pool {name}") from None
 
     async def _settled(self, name: str) -> AgentPool | None:
-        """The pool once no operation runs on it (a PUT now would get 409 OperationNotAllowed)."""
+        """The pool once no operation runs on it; None once it does not exist (e.g. Deleting ended)."""
         while True:
             pool = await self._get(name)
-            if (
-                pool is None
-                or pool.properties is None
-                or pool.properties.provisioning_state not in BUSY_STATES
-            ):
+            if pool is None or _props(pool) is None or _props(pool).provisioning_state not in BUSY_STATES:
                 return pool
-            activity.heartbeat(f"{name} is {pool.properties.provisioning_state}")
-            await asyncio.sleep(HEARTBEAT_EVERY)
+            heartbeat(f"agent pool {name} is {_props(pool).provisioning_state}; waiting for it to settle")
+            await asyncio.sleep(self._waits.poll_seconds)
 
-    async def ensure_count(self, plan: ProvisioningPlan, count: int) -> AgentPoolState:
-        """Make the pool exist with `count` nodes of the planned size; no PUT when it already does."""
-        existing = await self._settled(plan.agent_pool)
-        if existing is not None and existing.properties is not None:
-            props = existing.properties
-            if str(props.vm_size).lower() != plan.instance_type.lower():
-                raise ApplicationError(
-                    f"agent pool {plan.agent_pool} exists with vmSize {props.vm_size}, "
-                    f"not {plan.instance_type}; "
-                    "delete the workspace and create it again to change the VM size",
-                    type="AgentPoolConflict",
-                    non_retryable=True,
-                )
-            if props.provisioning_state == "Succeeded" and props.count == count:
-                return pool_state(existing)
-        body = AgentPool(agent_pool_body(plan, count=count))
-        doing = f"put agent pool {plan.agent_pool} ({count} × {plan.instance_type})"
-        try:
-            poller = await self._client.agent_pools.begin_create_or_update(
-                self._cluster.resource_group, self._cluster.cluster_name, plan.agent_pool, body
+    def _check_ours(self, pool: AgentPool, plan: ProvisioningPlan) -> None:
+        """Refuse to touch a pool of another size, another workspace, or the cluster's System pool."""
+        props = _props(pool)
+        owner = (props.tags or {}).get(OWNER_TAG)
+        problem = None
+        if text(props.mode, "User") == "System":
+            problem = "is a System pool of the cluster"
+        elif owner is not None and owner != _owner(plan):
+            problem = f"belongs to workspace {owner}"
+        elif text(props.vm_size).lower() != plan.instance_type.lower():
+            problem = (
+                f"exists with vmSize {props.vm_size}, not {plan.instance_type}; "
+                "delete the workspace and create it again to change the VM size"
             )
-            pool = await with_heartbeats(poller.result(), doing)
-        except HttpResponseError as err:
-            raise classify(err, doing) from None
-        state = pool_state(pool)
-        if state.provisioning_state != "Succeeded":
-            raise ApplicationError(f"{doing}: ended {state.provisioning_state}", type="AgentPoolFailed")
-        return state
+        if problem:
+            raise ApplicationError(
+                f"agent pool {plan.agent_pool} {problem}", type="AgentPoolConflict", non_retryable=True
+            )
+
+    # ---- writing ----------------------------------------------------------------------------------
+
+    async def _put(
+        self, plan: ProvisioningPlan, count: int, existing: AgentPool | None, doing: str
+    ) -> AgentPool:
+        body = agent_pool_body(plan, count=count)
+        if existing is not None and count > 0 and _power(existing) == "Stopped":
+            body["properties"]["powerState"] = {"code": "Running"}  # a stopped pool must be started to scale
+        poller = await self._client.agent_pools.begin_create_or_update(
+            self._cluster.resource_group, self._cluster.cluster_name, plan.agent_pool, AgentPool(body)
+        )
+        return await with_heartbeats(poller.result(), doing, self._waits.heartbeat_seconds)
+
+    async def ensure_count(
+        self, plan: ProvisioningPlan, count: int, *, create: bool = True
+    ) -> AgentPoolState:
+        """Make the pool exist with `count` nodes of the planned size; no PUT when it already does.
+
+        With `create=False` an absent pool stays absent (reported as provisioning_state "NotFound").
+        """
+        name = plan.agent_pool
+        doing = f"put agent pool {name} ({count} × {plan.instance_type})"
+        for _ in range(self._waits.busy_rounds):
+            existing = await self._settled(name)
+            if existing is not None:
+                self._check_ours(existing, plan)
+                if is_as_desired(existing, count):
+                    return pool_state(existing)
+            elif not create:
+                return AgentPoolState(
+                    name=name, provisioning_state=ABSENT, count=0, vm_size=plan.instance_type
+                )
+            try:
+                pool = await self._put(plan, count, existing, doing)
+            except HttpResponseError as err:
+                if not is_busy(err):
+                    raise classify(err, doing) from None
+                heartbeat(f"{doing}: another operation is in progress; waiting")
+                await asyncio.sleep(self._waits.poll_seconds)
+                continue
+            except AZURE_FAILURES as err:
+                raise classify(err, doing) from None
+            if is_as_desired(pool, count):
+                return pool_state(pool)
+            # Our operation succeeded, but by its final GET another one had started: look again.
+        raise ApplicationError(
+            f"{doing}: OperationNotAllowed: still conflicting with other operations after "
+            f"{self._waits.busy_rounds} tries",
+            type="OperationNotAllowed",
+        )
+
+    # ---- activities -------------------------------------------------------------------------------
 
     @activity.defn(name=ActivityName.ENSURE_AGENT_POOL)
     async def ensure_agent_pool(self, plan: ProvisioningPlan) -> AgentPoolState:
+        """Create the workspace's GPU pool, or bring an existing one to the plan's node count."""
         return await self.ensure_count(plan, plan.node_count)
+
+    @activity.defn(name=SCALE_AGENT_POOL)
+    async def scale_agent_pool(self, scale: PoolScale) -> AgentPoolState:
+        """Scale to `count` (0 = suspend: no VMs, the pool stays). Scaling an absent pool to 0 creates
+        nothing; scaling it to more than 0 creates it, as ensure does."""
+        return await self.ensure_count(scale.plan, scale.count, create=scale.count > 0)
 
     @activity.defn(name=ActivityName.DELETE_AGENT_POOL)
     async def delete_agent_pool(self, plan: ProvisioningPlan) -> None:
-        if await self._settled(plan.agent_pool) is None:
-            return
-        doing = f"delete agent pool {plan.agent_pool}"
-        try:
-            poller = await self._client.agent_pools.begin_delete(
-                self._cluster.resource_group, self._cluster.cluster_name, plan.agent_pool
+        """Delete the pool; already gone (404, or a Deleting that finishes while we wait) is done."""
+        name = plan.agent_pool
+        doing = f"delete agent pool {name}"
+        for _ in range(self._waits.busy_rounds):
+            existing = await self._settled(name)
+            if existing is None:
+                return
+            self._check_ours_for_delete(existing, plan)
+            try:
+                poller = await self._client.agent_pools.begin_delete(
+                    self._cluster.resource_group, self._cluster.cluster_name, name
+                )
+                await with_heartbeats(poller.result(), doing, self._waits.heartbeat_seconds)
+                return
+            except ResourceNotFoundError:
+                return
+            except HttpResponseError as err:
+                if not is_busy(err):
+                    raise classify(err, doing) from None
+                heartbeat(f"{doing}: another operation is in progress; waiting")
+                await asyncio.sleep(self._waits.poll_seconds)
+            except AZURE_FAILURES as err:
+                raise classify(err, doing) from None
+        raise ApplicationError(
+            f"{doing}: OperationNotAllowed: still conflicting with other operations after "
+            f"{self._waits.busy_rounds} tries",
+            type="OperationNotAllowed",
+        )
+
+    def _check_ours_for_delete(self, pool: AgentPool, plan: ProvisioningPlan) -> None:
+        """Deleting only checks ownership: a pool of another size named for this workspace is still ours."""
+        props = _props(pool)
+        owner = (props.tags or {}).get(OWNER_TAG)
+        if text(props.mode, "User") == "System" or (owner is not None and owner != _owner(plan)):
+            raise ApplicationError(
+                f"agent pool {plan.agent_pool} is not this workspace's to delete "
+                f"(mode {props.mode}, owner {owner})",
+                type="AgentPoolConflict",
+                non_retryable=True,
             )
-            await with_heartbeats(poller.result(), doing)
-        except ResourceNotFoundError:
-            return
-        except HttpResponseError as err:
-            raise classify(err, doing) from None

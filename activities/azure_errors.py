@@ -1,27 +1,152 @@
-"""Sorting Azure SDK errors into "retry" and "no retry can fix this", keeping ARM's code and message."""
+"""Sorting Azure SDK failures into "retry" and "no retry can fix this", keeping ARM's code and message.
 
-from azure.core.exceptions import HttpResponseError
+Every Azure activity turns what the SDK raises into a Temporal `ApplicationError` whose `type` is the ARM
+error code (`QuotaExceeded`, `AuthorizationFailed`, `TooManyRequests` …) and whose message carries ARM's
+message, so the workflow, the Temporal UI and `kaitoctl` show the cause verbatim.
+
+The SDK's own retry policy has already run inside the attempt: it honours `Retry-After` on 429/5xx and
+re-sends after a dropped connection or a read timeout. What reaches `classify` is what that policy gave
+up on, and the decision is:
+
+* retryable — 408/429/5xx, 409 "busy" conflicts (another operation in progress), a long-running
+  operation that ended Failed/Canceled for a transient reason, `PrincipalNotFound` (AAD replication
+  right after an identity is created), 401 (token exchange right after a federated credential is
+  written), connection errors and timeouts. A `Retry-After` from ARM becomes the next retry's delay.
+* final (non-retryable) — 400 validation (`BadRequest`, `InvalidParameter` …), `QuotaExceeded` in any
+  shape, 403 `AuthorizationFailed`, 404 where the caller did not expect it, 409 conflicts that describe
+  the request rather than the moment (`InvalidResourceLocation`, `PropertyChangeNotAllowed` …).
+"""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+)
 from temporalio.exceptions import ApplicationError
 
-# Statuses that mean "try again later": throttling, timeouts, another operation in progress, server faults.
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-# 409 codes that are final rather than "busy".
-FINAL_CONFLICT_CODES = frozenset({"QuotaExceeded", "InvalidParameter", "PropertyChangeNotAllowed"})
+# Statuses that mean "try again later": timeout, conflict with a running operation, throttling, faults.
+RETRYABLE_STATUS = frozenset({401, 408, 409, 429, 500, 502, 503, 504})
+# Codes that are retryable whatever the status says (PrincipalNotFound comes as a 400).
+RETRYABLE_CODES = frozenset({"PrincipalNotFound", "TooManyRequests", "RetryableError"})
+# Codes that are final whatever the status says (a 409 or a Failed long-running operation included).
+FINAL_CODES = frozenset(
+    {
+        "QuotaExceeded",
+        "OperationNotAllowedQuota",
+        "BadRequest",
+        "InvalidParameter",
+        "InvalidRequestContent",
+        "InvalidResourceName",
+        "InvalidResourceLocation",
+        "LocationRequired",
+        "PropertyChangeNotAllowed",
+        "AuthorizationFailed",
+        "LinkedAuthorizationFailed",
+        "InvalidTemplateDeployment",
+        "SubscriptionNotFound",
+        "ResourceGroupNotFound",
+        "UnmatchedPrincipalType",
+        "RoleDefinitionDoesNotExist",
+        "RoleAssignmentUpdateNotPermitted",
+        "RoleAssignmentLimitExceeded",
+        "InvalidRoleAssignmentId",
+    }
+)
+# Conflicts that only mean "another operation is running": wait for it, then look again.
+BUSY_CODES = frozenset({"OperationNotAllowed", "AnotherOperationInProgress", "Conflict", "EtagMismatch"})
 
 
-def arm_code(error: HttpResponseError) -> str:
+def arm_code(error: AzureError) -> str:
+    """ARM's error code (either body shape), else `HTTP<status>`, else the exception's class name."""
     code = getattr(getattr(error, "error", None), "code", None)
-    return str(code) if code else f"HTTP{error.status_code or 0}"
+    if code:
+        return str(code)
+    status = getattr(error, "status_code", None)
+    return f"HTTP{status}" if status else type(error).__name__
 
 
-def classify(error: HttpResponseError, doing: str) -> ApplicationError:
-    """An ApplicationError typed with the ARM code; 400/403/quota are final, the rest retried.
+def arm_message(error: AzureError) -> str:
+    message = getattr(getattr(error, "error", None), "message", None)
+    return str(message or error.message or error)
 
-    The SDK's own retry policy has already honoured Retry-After for 429/5xx within this attempt; what is
-    left retries at the activity level with backoff.
+
+def mentions_quota(error: AzureError) -> bool:
+    """AKS reports a VM-scale-set quota as 409 OperationNotAllowed "… exceeding approved … quota"."""
+    return "quota" in arm_message(error).lower()
+
+
+def is_busy(error: AzureError) -> bool:
+    """A conflict with an operation in progress (ours, re-sent after a lost response, or someone else's)."""
+    return (
+        isinstance(error, HttpResponseError)
+        and error.status_code == 409
+        and arm_code(error) in BUSY_CODES
+        and not mentions_quota(error)
+    )
+
+
+def retry_after(error: BaseException) -> timedelta | None:
+    """ARM's Retry-After (seconds) on the response the SDK gave up on, as Temporal's next retry delay."""
+    response = getattr(error, "response", None)
+    headers: Any = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("Retry-After", 1.0)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            seconds = float(raw) * scale
+        except ValueError:
+            continue  # an HTTP date; Temporal's backoff is good enough
+        if seconds > 0:
+            return timedelta(seconds=seconds)
+    return None
+
+
+def is_final(error: AzureError) -> bool:
+    """Whether no retry can fix what the SDK raised (see the module docstring for the rules)."""
+    if isinstance(error, ClientAuthenticationError):
+        # A token the credential could not get (or ARM refused). Right after a federated credential is
+        # written Entra may not know it yet (AADSTS70021), so it is retried; the workflow's policy bounds it.
+        return False
+    if not isinstance(error, HttpResponseError) or error.status_code is None:
+        return False  # no answer at all: connection refused/reset/dropped, timeouts
+    code, status = arm_code(error), error.status_code
+    if code in RETRYABLE_CODES:
+        return False
+    if code in FINAL_CODES or (mentions_quota(error) and status in (200, 400, 409)):
+        return True
+    if status < 300:
+        # A long-running operation that ended Failed/Canceled (its poll answered 200 with the error): AKS's
+        # own failures (InternalOperationError, VMExtensionProvisioningError, …) are transient, and the
+        # retry re-reads the resource and PUTs again. Validation-type failures are in FINAL_CODES.
+        return False
+    return status not in RETRYABLE_STATUS
+
+
+def classify(error: BaseException, doing: str) -> ApplicationError:
+    """An ApplicationError typed with the ARM code, retryable or final as the module docstring says.
+
+    Details carry `{"code", "message", "status"}` for callers that want them structured.
     """
-    code = arm_code(error)
-    message = getattr(getattr(error, "error", None), "message", None) or error.message or str(error)
-    status = error.status_code or 0
-    final = status not in RETRYABLE_STATUS or code in FINAL_CONFLICT_CODES
-    return ApplicationError(f"{doing}: {code}: {message}", type=code, non_retryable=final)
+    if isinstance(error, AzureError):
+        code, message = arm_code(error), arm_message(error)
+        status: int | None = getattr(error, "status_code", None)
+        final = is_final(error)
+    else:  # asyncio.TimeoutError, OSError from the transport: no answer, try again
+        code, message, status, final = type(error).__name__, str(error) or type(error).__name__, None, False
+    return ApplicationError(
+        f"{doing}: {code}: {message}",
+        {"code": code, "message": message, "status": status},
+        type=code,
+        non_retryable=final,
+        next_retry_delay=None if final else retry_after(error),
+    )
+
+
+# Everything an Azure SDK call can raise that `classify` understands: ARM's answers (HttpResponseError and
+# its subclasses), credential failures, and no answer at all (after the SDK's own retries).
+AZURE_FAILURES: tuple[type[BaseException], ...] = (AzureError, asyncio.TimeoutError, OSError)

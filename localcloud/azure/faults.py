@@ -27,6 +27,10 @@ class FaultRule:
     error_rate: float = 0.0
     error_status: int = 500
     error_retry_after: bool = False
+    # The ARM error an injected error carries; empty: the generic code for the status (InternalServerError,
+    # ServiceUnavailable, ...). E.g. 400 "PrincipalNotFound", as ARM answers while a new principal replicates.
+    error_code: str = ""
+    error_message: str = ""
     drop_count: int = 0
     drop_rate: float = 0.0
     drop_after: bool = False  # True: the request takes effect and only the response is lost
@@ -59,6 +63,8 @@ class FaultDecision:
     action: FaultAction | None = None
     status: int = 0
     retry_after: int | None = None
+    code: str = ""
+    message: str = ""
 
 
 @dataclass
@@ -116,6 +122,7 @@ class FaultInjector:
                 self._count("throttle")
             elif self._hit(rule, "error_count", rule.error_rate):
                 decision.action, decision.status = "error", rule.error_status
+                decision.code, decision.message = rule.error_code, rule.error_message
                 decision.retry_after = rule.retry_after if rule.error_retry_after else None
                 self._count("error")
         return decision

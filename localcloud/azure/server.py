@@ -357,6 +357,7 @@ def _injected(decision: FaultDecision, entra: bool, kind: str) -> Exception:
         )
     if decision.action == "throttle":
         return _throttled(decision.retry_after or 1, kind)
-    code = _STATUS_CODES.get(decision.status, "InjectedFault")
+    code = decision.code or _STATUS_CODES.get(decision.status, "InjectedFault")
+    message = decision.message or f"Encountered {code}. (injected fault)"
     headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else {}
-    return ArmError(decision.status, code, f"Encountered {code}. (injected fault)", headers=headers)
+    return ArmError(decision.status, code, message, headers=headers)

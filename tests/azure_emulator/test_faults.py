@@ -71,6 +71,25 @@ async def test_5xx_are_retried(emulator: AzureEmulator, aks: ContainerServiceCli
     assert _statuses(emulator, "operations.get")[:2] == [500, 200]
 
 
+async def test_injected_error_with_an_arm_code(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
+    """An injected error can carry a specific ARM code and message (e.g. a 400 only Azure's timing causes)."""
+    emulator.add_fault(
+        {
+            "match": "agentPools.get",
+            "error_count": 1,
+            "error_status": 400,
+            "error_code": "PrincipalNotFound",
+            "error_message": "Principal does not exist in the directory.",
+        }
+    )
+    with pytest.raises(HttpResponseError) as err:
+        await aks.agent_pools.get(RG, CLUSTER, "nodepool1")
+    assert (err.value.status_code, err.value.error and err.value.error.code) == (400, "PrincipalNotFound")
+    assert "does not exist in the directory" in str(err.value.message)
+    assert _statuses(emulator, "agentPools.get") == [400], "a 400 without Retry-After is not re-sent"
+    assert (await aks.agent_pools.get(RG, CLUSTER, "nodepool1")).name == "nodepool1"
+
+
 async def test_dropped_connection_is_retried(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
     emulator.add_fault({"match": "agentPools.get", "drop_count": 1})
     pool = await aks.agent_pools.get(RG, CLUSTER, "nodepool1")
