@@ -5,6 +5,7 @@ would prune anything kopf wrote under `status`; the finalizer has KAITO's name.
 """
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -30,7 +31,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    kopf.run(clusterwide=True, standalone=True)
+    # KAITO_CONTROLLER_LIVENESS, e.g. http://0.0.0.0:8080/healthz, serves kopf's liveness probe.
+    kopf.run(clusterwide=True, standalone=True, liveness_endpoint=os.environ.get("KAITO_CONTROLLER_LIVENESS"))
 
 
 if __name__ == "__main__":

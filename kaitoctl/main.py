@@ -12,11 +12,14 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 
 from activities.planning import build_plan
+from kaitoctl.chat import ChatError, ask
+from kaitoctl.context import kubeconfig, temporal_settings
+from kaitoctl.dev import dev_app
 from kaitoctl.loading import load_workspace_file
 from kaitoctl.render import print_status
 from worker.connect import connect
 from worker.registry import activity_config
-from worker.settings import TemporalSettings, WorkerSettings
+from worker.settings import WorkerSettings
 from workflows import search_attributes as sa
 from workflows.contracts import STATUS_QUERY, TASK_QUEUE, Phase, SignalName, SpecChange, WorkspaceStatus
 from workflows.manifest import Workspace, workflow_id_for
@@ -28,6 +31,7 @@ app = typer.Typer(
 )
 workspace_app = typer.Typer(help="KAITO Workspaces: validate, apply, get, delete.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(dev_app, name="dev")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -57,7 +61,7 @@ def _load_valid(path: Path) -> Workspace:
 
 
 async def _client() -> Client:
-    settings = TemporalSettings()
+    settings = temporal_settings()
     try:
         return await connect(settings)
     except RuntimeError as error:
@@ -156,16 +160,25 @@ async def _delete(namespace: str, name: str) -> None:
     out.print(f"workspace {namespace}/{name}: delete requested")
 
 
-dev_app = typer.Typer(help="The local cloud: Temporal, Kubernetes and Azure on 127.0.0.1.", no_args_is_help=True)
-app.add_typer(dev_app, name="dev")
-
-
-@dev_app.command("demo")
-def demo() -> None:
-    """Bring the local cloud up and provision the seed workspace end to end."""
-    _fail(
-        "the local-cloud stack is not built yet (GPU-node bridge, inference stand-in, controllers, `dev up`); "
-        "what runs today: `kaitoctl workspace validate|apply|get|delete` against a Temporal server, "
-        "and scripts/test.sh",
-        3,
-    )
+@workspace_app.command("chat")
+def chat(
+    name: str,
+    prompt: Annotated[str, typer.Argument(help="what to ask the model")],
+    namespace: NamespaceOption = "default",
+) -> None:
+    """Send one prompt to a workspace's model through its Service and print the answer."""
+    status = asyncio.run(_status(namespace, name))
+    if status.phase != Phase.READY:
+        _fail(
+            f"workspace {namespace}/{name} is {status.phase.value}, not Ready: {status.message}",
+            EXIT_UNREACHABLE,
+        )
+    config = kubeconfig()
+    if config is None:
+        _fail("no kubeconfig: set KUBECONFIG or run `kaitoctl dev up`", EXIT_UNREACHABLE)
+    try:
+        model, text = ask(status, prompt, config)
+    except ChatError as error:
+        _fail(str(error), EXIT_UNREACHABLE)
+    out.print(f"[bold]{model}[/] via {status.endpoint}:", highlight=False)
+    out.print(text, highlight=False)

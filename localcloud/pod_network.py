@@ -9,6 +9,7 @@ pod IP itself.
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 
 log = logging.getLogger("kaito.podnetwork")
 
@@ -33,9 +34,16 @@ class PodNetwork:
         return dict(self._routes)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> Address:
+        """Listen on TCP (for tests and tools)."""
         self._server = await asyncio.start_server(self._handle, host, port)
         bound = self._server.sockets[0].getsockname()
         return str(bound[0]), int(bound[1])
+
+    async def start_unix(self, path: Path) -> Path:
+        """Listen on a Unix socket: the apiserver speaks HTTP CONNECT over UDS without TLS."""
+        path.unlink(missing_ok=True)
+        self._server = await asyncio.start_unix_server(self._handle, path=str(path))
+        return path
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -86,8 +94,12 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
             sink.close()
 
 
-def egress_selector_config(proxy: Address) -> str:
-    """The apiserver's --egress-selector-config-file: send "cluster" traffic through the proxy."""
+def egress_selector_config(socket_path: Path) -> str:
+    """The apiserver's --egress-selector-config-file: "cluster" traffic goes through the proxy's socket.
+
+    Over TCP the apiserver insists on TLS to the proxy; over a Unix socket it does not, and the socket
+    is reachable only from this machine.
+    """
     return (
         "apiVersion: apiserver.k8s.io/v1beta1\n"
         "kind: EgressSelectorConfiguration\n"
@@ -96,6 +108,6 @@ def egress_selector_config(proxy: Address) -> str:
         "  connection:\n"
         "    proxyProtocol: HTTPConnect\n"
         "    transport:\n"
-        "      tcp:\n"
-        f"        url: http://{proxy[0]}:{proxy[1]}\n"
+        "      uds:\n"
+        f"        udsName: {socket_path}\n"
     )

@@ -152,6 +152,7 @@ class WorkspaceStatus(BaseModel):
     state: str
     message: str = ""
     model: str | None = None
+    served_model: str | None = None
     instance_type: str | None = None
     agent_pool: str | None = None
     target_nodes: int = 0

@@ -100,6 +100,7 @@ class WorkspaceWorkflow:
             state=self._state,
             message=self._message,
             model=self._ws.preset_name,
+            served_model=plan.served_model_name if plan else None,
             instance_type=self._ws.resource.instance_type,
             agent_pool=plan.agent_pool if plan else None,
             target_nodes=plan.node_count if plan else 0,

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -54,7 +55,7 @@ async def test_routes_a_pod_ip_to_its_standin_and_refuses_unknown_pods(standin: 
         await network.stop()
 
 
-def test_egress_selector_config_points_cluster_traffic_at_the_proxy() -> None:
-    text = egress_selector_config(("127.0.0.1", 4321))
+def test_egress_selector_config_points_cluster_traffic_at_the_proxy(tmp_path: Path) -> None:
+    text = egress_selector_config(tmp_path / "pods.sock")
     assert "name: cluster" in text and "proxyProtocol: HTTPConnect" in text
-    assert "url: http://127.0.0.1:4321" in text
+    assert f"udsName: {tmp_path / 'pods.sock'}" in text

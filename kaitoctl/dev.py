@@ -1,0 +1,198 @@
+"""`kaitoctl dev`: the local cloud in the background (up, down, status) and the seed demo."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
+from kaitoctl.chat import ChatError, ask
+from kaitoctl.context import STACK_FILE, pid_alive, running_stack, state_dir
+from kaitoctl.progress import progress_table
+from workflows.contracts import STATUS_QUERY, Phase, WorkspaceStatus
+from workflows.manifest import workflow_id_for
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = REPO / "examples" / "workspace-falcon-7b.yaml"
+UP_TIMEOUT = 300.0
+DOWN_TIMEOUT = 90.0
+
+dev_app = typer.Typer(help="The local cloud on 127.0.0.1: Temporal, Kubernetes, Azure.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+StateDirOption = Annotated[
+    Path | None, typer.Option("--state-dir", help="where the local cloud keeps its state")
+]
+RealisticOption = Annotated[bool, typer.Option("--realistic", help="AKS-like minutes instead of seconds")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def bring_up(directory: Path, realistic: bool) -> dict[str, object]:
+    """Start the stack supervisor in the background, or reuse the one that runs."""
+    stack = running_stack(directory)
+    if stack is not None:
+        out.print(f"the local cloud is already running (pid {stack['pid']}); reusing it")
+        return stack
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / STACK_FILE).unlink(missing_ok=True)
+    log = directory / "stack.log"
+    argv = [sys.executable, "-m", "localcloud.stack", "--state-dir", str(directory)]
+    if realistic:
+        argv.append("--realistic")
+    with log.open("ab") as log_file:
+        process = subprocess.Popen(
+            argv, cwd=str(REPO), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    began = time.monotonic()
+    with out.status("starting Temporal, the control plane, the Azure emulator, the worker and controllers…"):
+        while (stack := running_stack(directory)) is None:
+            if process.poll() is not None:
+                _fail(f"the local cloud did not start (exit {process.returncode}):\n{_tail(log)}")
+            if time.monotonic() - began > UP_TIMEOUT:
+                os.killpg(process.pid, signal.SIGTERM)
+                _fail(f"the local cloud was not up after {UP_TIMEOUT:.0f}s:\n{_tail(log)}")
+            time.sleep(0.2)
+    out.print(f"local cloud up in {time.monotonic() - began:.1f}s")
+    return stack
+
+
+def endpoints_table(stack: dict[str, object]) -> Table:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, label in [
+        ("temporalUI", "Temporal UI"), ("temporal", "Temporal"), ("apiserver", "kube-apiserver"),
+        ("kubeconfig", "kubeconfig"), ("azure", "Azure (ARM + Entra)"), ("logs", "logs"),
+    ]:  # fmt: skip
+        table.add_row(label, str(stack.get(key, "")))
+    return table
+
+
+@dev_app.command("up")
+def up(state: StateDirOption = None, realistic: RealisticOption = False) -> None:
+    """Start the local cloud in the background (a second `up` reuses it)."""
+    stack = bring_up(state or state_dir(), realistic)
+    out.print(endpoints_table(stack))
+    out.print(f"\nexport KUBECONFIG={stack['kubeconfig']} KAITO_TEMPORAL_ADDRESS={stack['temporal']}")
+
+
+@dev_app.command("down")
+def down(state: StateDirOption = None) -> None:
+    """Stop every process of the local cloud by PID."""
+    directory = state or state_dir()
+    stack = running_stack(directory)
+    if stack is None:
+        out.print("the local cloud is not running")
+        return
+    pid = int(str(stack["pid"]))
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + DOWN_TIMEOUT
+    with out.status("stopping…"):
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    if pid_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    leftovers = [f"{name} ({p})" for name, p in dict(stack.get("pids", {})).items() if pid_alive(p)]
+    for name_pid in leftovers:
+        err.print(f"[yellow]warning:[/] still running: {name_pid}")
+    (directory / STACK_FILE).unlink(missing_ok=True)
+    out.print("local cloud stopped")
+
+
+@dev_app.command("status")
+def status(state: StateDirOption = None) -> None:
+    """What runs, where it listens, and each process's PID."""
+    stack = running_stack(state or state_dir())
+    if stack is None:
+        out.print("the local cloud is not running; start it with `kaitoctl dev up`")
+        raise typer.Exit(1)
+    out.print(endpoints_table(stack))
+    table = Table("PROCESS", "PID", "STATE")
+    for name, pid in dict(stack.get("pids", {})).items():
+        table.add_row(name, str(pid), "[green]running[/]" if pid_alive(pid) else "[red]gone[/]")
+    out.print(table)
+
+
+async def _watch(address: str, workflow_id: str, timeout: float) -> WorkspaceStatus:
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    latest: WorkspaceStatus | None = None
+    deadline = time.monotonic() + timeout
+    with Live(progress_table(None), console=out, refresh_per_second=4) as live:
+        while time.monotonic() < deadline:
+            try:
+                latest = await client.get_workflow_handle(workflow_id).query(
+                    STATUS_QUERY, result_type=WorkspaceStatus
+                )
+                live.update(progress_table(latest))
+            except (RPCError, WorkflowQueryFailedError) as waiting:
+                # The controller has not started the workflow yet, or no worker has answered.
+                live.update(progress_table(latest, note=f"waiting for {workflow_id}: {waiting}"))
+            if latest and latest.phase in (Phase.READY, Phase.FAILED, Phase.DELETED):
+                return latest
+            await asyncio.sleep(0.25)
+    if latest is None:
+        _fail(f"no workflow {workflow_id} after {timeout:.0f}s; see the controller log")
+    assert latest is not None
+    return latest
+
+
+@dev_app.command("demo")
+def demo(
+    state: StateDirOption = None,
+    realistic: RealisticOption = False,
+    prompt: Annotated[str, typer.Option(help="the prompt sent once the model is Ready")] = (
+        "What is Kubernetes, in one sentence?"
+    ),
+) -> None:
+    """The seed walkthrough: local cloud up, falcon-7b applied with kubectl, watched to Ready, asked."""
+    stack = bring_up(state or state_dir(), realistic)
+    out.print(endpoints_table(stack))
+    kubectl = [str(stack["kubectl"]), f"--kubeconfig={stack['kubeconfig']}"]
+    applied = subprocess.run([*kubectl, "apply", "-f", str(SEED)], capture_output=True, text=True)
+    if applied.returncode != 0:
+        _fail(f"kubectl apply failed: {applied.stderr.strip()}")
+    out.print(f"\n$ kubectl apply -f {SEED.relative_to(REPO)}\n{applied.stdout.strip()}\n")
+    workflow_id = workflow_id_for("default", "workspace-falcon-7b")
+    final = asyncio.run(_watch(str(stack["temporal"]), workflow_id, 3600 if realistic else 300))
+    if final.phase != Phase.READY:
+        _fail(f"workspace ended {final.phase.value}: {final.message}")
+    shown = subprocess.run(
+        [*kubectl, "get", "workspace", "workspace-falcon-7b"], capture_output=True, text=True
+    )
+    out.print(f"\n$ kubectl get workspace workspace-falcon-7b\n{shown.stdout.strip()}\n")
+    try:
+        model, text = ask(final, prompt, str(stack["kubeconfig"]))
+    except ChatError as error:
+        _fail(str(error))
+    out.print(f"[bold]prompt:[/] {prompt}")
+    out.print(f"[bold]{model}:[/] {text}")
+    out.print(
+        f"[bold]endpoint:[/] {final.endpoint} (in-cluster; `kaitoctl workspace chat workspace-falcon-7b ...`)"
+    )
+    ui = f"{stack['temporalUI']}/namespaces/default/workflows/{workflow_id.replace('/', '%2F')}"
+    out.print(f"[bold]watch it in the Temporal UI:[/] {ui}")
+    out.print("stop everything with `kaitoctl dev down`")

