@@ -308,12 +308,20 @@ def _tail(path: Path, lines: int = 30) -> str:
 STACK_FILE = "stack.json"
 
 
-async def serve(options: LocalCloudOptions) -> None:
+async def _parent_gone(parent: int, stop: asyncio.Event) -> None:
+    """Stop when the process that started us dies (a test runner killed with SIGKILL, say)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    stop.set()
+
+
+async def serve(options: LocalCloudOptions, exit_with_parent: bool = False) -> None:
     """Run until SIGTERM/SIGINT; `stack.json` in the state dir says where everything listens."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watchdog = asyncio.create_task(_parent_gone(os.getppid(), stop)) if exit_with_parent else None
     stack_file = options.state_dir / STACK_FILE
     async with LocalCloud(options) as cloud:
         stack_file.write_text(json.dumps(cloud.endpoints(), indent=2))
@@ -321,6 +329,8 @@ async def serve(options: LocalCloudOptions) -> None:
         await stop.wait()
         with contextlib.suppress(FileNotFoundError):
             stack_file.unlink()
+    if watchdog is not None:
+        watchdog.cancel()
 
 
 def main() -> None:
@@ -330,13 +340,14 @@ def main() -> None:
     parser.add_argument("--boot-delay", type=float, default=None)
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--temporal-port", type=int, default=7233)
+    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = LocalCloudOptions(
         state_dir=args.state_dir, realistic=args.realistic, boot_delay=args.boot_delay,
         temporal_port=args.temporal_port, ui_port=args.ui_port,
     )  # fmt: skip
-    asyncio.run(serve(options))
+    asyncio.run(serve(options, exit_with_parent=args.exit_with_parent))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Debian packages the tests use: Chromium drives the Temporal UI in the end-to-end test.
+if ! command -v chromium >/dev/null; then
+    if [[ $(id -u) -eq 0 ]]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "install Debian's chromium (sudo apt-get install chromium) for the UI test" >&2
+    fi
+fi
+
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 if [[ ! -x .venv/bin/python ]]; then

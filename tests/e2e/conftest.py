@@ -1,0 +1,138 @@
+"""The whole local cloud, as `kaitoctl dev up` runs it, driven from outside like a user would.
+
+One stack per test module: `python -m localcloud.stack` in the background, its endpoints read from
+`stack.json`, stopped by PID at the end (and on its own if this test process dies).
+"""
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+START_TIMEOUT = 240.0
+
+
+@dataclass
+class Stack:
+    endpoints: dict[str, Any]
+    state_dir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.endpoints["kubeconfig"]),
+            "KAITO_TEMPORAL_ADDRESS": str(self.endpoints["temporal"]),
+            "KAITO_STATE_DIR": str(self.state_dir),
+        }
+
+    def run(
+        self, *argv: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=120, input=stdin)
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+    def kubectl(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(str(self.endpoints["kubectl"]), *args, check=check, stdin=stdin)
+
+    def kaitoctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "kaitoctl", *args, check=check)
+
+    def temporal(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        temporal = str(Path(sys.executable).parent / "temporal")
+        return self.run(temporal, *args, "--address", str(self.endpoints["temporal"]), check=check)
+
+    def workspace(self, name: str) -> dict[str, Any] | None:
+        done = self.kubectl("get", "workspace", name, "-o", "json", check=False)
+        return json.loads(done.stdout) if done.returncode == 0 else None
+
+    def azure(self, path: str) -> Any:
+        context = ssl.create_default_context(cafile=str(self.endpoints["azureCA"]))
+        with urllib.request.urlopen(
+            f"{self.endpoints['azure']}{path}", context=context, timeout=30
+        ) as response:
+            return json.loads(response.read())
+
+    def gpu_pools(self) -> list[dict[str, Any]]:
+        return [p for p in self.azure("/_emulator/agentpools")["value"] if p["mode"] == "User"]
+
+    def requests(self, op: str) -> list[dict[str, Any]]:
+        answer = self.azure(f"/_emulator/requests?op={op}")
+        return list(answer["requests"] if isinstance(answer, dict) else answer)
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def condition(workspace: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for c in ((workspace or {}).get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return dict(c)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = tmp_path_factory.mktemp("localcloud")
+    log = (state / "stack.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localcloud.stack", "--state-dir", str(state), "--ui-port", "0",
+         "--temporal-port", "0", "--exit-with-parent"],
+        cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    endpoints: dict[str, Any] = {}
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (state / "stack.json").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the local cloud did not start:\n{(state / 'stack.log').read_text()[-4000:]}")
+            time.sleep(0.2)
+        endpoints = json.loads((state / "stack.json").read_text())
+        yield Stack(endpoints=endpoints, state_dir=state)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        leftovers = {name: pid for name, pid in endpoints.get("pids", {}).items() if pid and _alive(pid)}
+        for pid in leftovers.values():
+            os.kill(pid, signal.SIGKILL)
+        assert not leftovers, f"processes outlived the local cloud: {leftovers}"
