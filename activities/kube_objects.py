@@ -19,6 +19,7 @@ from activities import manifests
 from workflows.contracts import (
     ActivityName,
     InferenceObjects,
+    InferenceScale,
     NodeReadiness,
     ProvisioningPlan,
     StatusUpdate,
@@ -92,6 +93,19 @@ class KubeActivities:
         return WorkloadReadiness(
             ready_replicas=int(status.ready_replicas or 0), replicas=int(status.replicas or 0)
         )
+
+    @activity.defn(name=ActivityName.SCALE_INFERENCE)
+    async def scale_inference(self, scale: InferenceScale) -> None:
+        """Set the workload's replicas through the scale subresource (0 on suspend); gone is fine."""
+        plan = scale.plan
+        try:
+            await asyncio.to_thread(
+                self._apps.patch_namespaced_stateful_set_scale,
+                plan.name, plan.namespace, {"spec": {"replicas": scale.replicas}},
+            )  # fmt: skip
+        except ApiException as err:
+            if err.status != 404:
+                raise _final(err, f"scale the workload to {scale.replicas}") from None
 
     @activity.defn(name=ActivityName.DELETE_INFERENCE)
     async def delete_inference(self, plan: ProvisioningPlan) -> None:

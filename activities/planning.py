@@ -40,6 +40,7 @@ def build_plan(ws: Workspace, config: ActivityConfig) -> ProvisioningPlan:
         runtime=Runtime(runtime).value,
         instance_type=sku.name if sku else ws.resource.instance_type,
         gpus_per_node=sku.gpu_count if sku else None,
+        hourly_usd=sku.hourly_usd if sku else None,
         node_count=planned_node_count(ws, model, sku),
         agent_pool=agent_pool_name(ws.namespace, ws.name),
         os_disk_gb=model.disk_gib,

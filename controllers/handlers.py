@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -22,6 +22,7 @@ from workflows.contracts import (
     Phase,
     SignalName,
     SpecChange,
+    UpdateName,
     WorkloadReadiness,
 )
 from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION, Workspace, workflow_id_for
@@ -30,6 +31,7 @@ from workflows.readiness import ready_gpu_nodes, workspace_of
 from workflows.validation import WorkspaceInvalid, parse_workspace, validate_workspace
 
 FINALIZER = "workspace.finalizer.kaito.sh"
+ANNOTATION_RESUME = "kaito.sh/resume"
 WORKSPACES = {"group": API_GROUP, "version": STORAGE_VERSION, "plural": PLURAL}
 TEARDOWN_POLL_SECONDS = 3
 log = logging.getLogger("kaito.controllers")
@@ -116,6 +118,20 @@ async def workspace_applied(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
             ]
         ),
     )
+
+
+@kopf.on.update(**WORKSPACES, annotations={ANNOTATION_RESUME: kopf.PRESENT})  # type: ignore[arg-type]
+@kopf.on.create(**WORKSPACES, annotations={ANNOTATION_RESUME: kopf.PRESENT})  # type: ignore[arg-type]
+async def resume_requested(namespace: str, name: str, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """`kubectl annotate workspace NAME kaito.sh/resume=now`: ask the workflow to resume, then clear it."""
+    handle = _client(memo).get_workflow_handle(workflow_id_for(namespace, name))
+    try:
+        await handle.start_update(UpdateName.RESUME, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+    except (RPCError, WorkflowUpdateFailedError) as refused:
+        log.warning(
+            "resume of %s/%s refused: %s", namespace, name, getattr(refused, "cause", None) or refused
+        )
+    patch.metadata.annotations[ANNOTATION_RESUME] = None
 
 
 @kopf.on.delete(**WORKSPACES)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 
@@ -16,12 +16,22 @@ from kaitoctl.chat import ChatError, ask
 from kaitoctl.context import kubeconfig, temporal_settings
 from kaitoctl.dev import dev_app
 from kaitoctl.loading import load_workspace_file
-from kaitoctl.render import print_status
+from kaitoctl.render import print_status, workspaces_table
+from kaitoctl.schedule import schedule_app
 from worker.connect import connect
 from worker.registry import activity_config
 from worker.settings import WorkerSettings
 from workflows import search_attributes as sa
-from workflows.contracts import STATUS_QUERY, TASK_QUEUE, Phase, SignalName, SpecChange, WorkspaceStatus
+from workflows.contracts import (
+    STATUS_QUERY,
+    TASK_QUEUE,
+    Phase,
+    SignalName,
+    SpecChange,
+    SuspendRequest,
+    UpdateName,
+    WorkspaceStatus,
+)
 from workflows.manifest import Workspace, workflow_id_for
 from workflows.validation import WorkspaceInvalid
 from workflows.workspace import WorkspaceWorkflow
@@ -32,6 +42,7 @@ app = typer.Typer(
 workspace_app = typer.Typer(help="KAITO Workspaces: validate, apply, get, delete.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(dev_app, name="dev")
+app.add_typer(schedule_app, name="schedule")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -168,6 +179,13 @@ def chat(
 ) -> None:
     """Send one prompt to a workspace's model through its Service and print the answer."""
     status = asyncio.run(_status(namespace, name))
+    if status.phase in (Phase.SUSPENDED, Phase.SUSPENDING):
+        since = status.suspended_since.isoformat(timespec="seconds") if status.suspended_since else "just now"
+        _fail(
+            f"workspace {namespace}/{name} is suspended (scaled to zero) since {since}; resume it with "
+            f"`kaitoctl workspace resume {name}` or `kubectl annotate workspace {name} kaito.sh/resume=now`",
+            EXIT_UNREACHABLE,
+        )
     if status.phase != Phase.READY:
         _fail(
             f"workspace {namespace}/{name} is {status.phase.value}, not Ready: {status.message}",
@@ -182,3 +200,77 @@ def chat(
         _fail(str(error), EXIT_UNREACHABLE)
     out.print(f"[bold]{model}[/] via {status.endpoint}:", highlight=False)
     out.print(text, highlight=False)
+
+
+@workspace_app.command("resume")
+def resume(name: str, namespace: NamespaceOption = "default") -> None:
+    """Scale a suspended workspace back up; returns once it serves again (or says why not)."""
+    status = asyncio.run(_resume(namespace, name))
+    if status.phase != Phase.READY:
+        _fail(f"workspace {namespace}/{name} did not come back: {status.message}", EXIT_UNREACHABLE)
+    out.print(f"workspace {namespace}/{name} is Ready again at {status.endpoint}", highlight=False)
+
+
+async def _resume(namespace: str, name: str) -> WorkspaceStatus:
+    client = await _client()
+    try:
+        with out.status(f"resuming {namespace}/{name}: GPU pool, nodes, model, health…"):
+            status: WorkspaceStatus = await _handle(client, namespace, name).execute_update(
+                UpdateName.RESUME, result_type=WorkspaceStatus
+            )
+    except WorkflowUpdateFailedError as refused:
+        _fail(str(refused.cause or refused), EXIT_INVALID)
+    except RPCError as error:
+        _fail(f"workspace {namespace}/{name}: {error.message}", EXIT_UNREACHABLE)
+    return status
+
+
+@workspace_app.command("suspend")
+def suspend(name: str, namespace: NamespaceOption = "default") -> None:
+    """Scale a Ready workspace to zero now (workload and GPU pool), keeping its spec and Service."""
+    asyncio.run(_suspend(namespace, name))
+
+
+async def _suspend(namespace: str, name: str) -> None:
+    client = await _client()
+    handle = _handle(client, namespace, name)
+    try:
+        status: WorkspaceStatus = await handle.query(STATUS_QUERY, result_type=WorkspaceStatus)
+        if status.phase != Phase.READY:
+            _fail(
+                f"workspace {namespace}/{name} is {status.phase.value}; only a Ready one can be suspended",
+                EXIT_INVALID,
+            )
+        await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="suspended with kaitoctl"))
+    except RPCError as error:
+        _fail(f"workspace {namespace}/{name}: {error.message}", EXIT_UNREACHABLE)
+    out.print(f"workspace {namespace}/{name}: scaling to zero")
+
+
+@workspace_app.command("list")
+def list_workspaces(
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Every running workspace: state, model, size, nodes, idle time, and what suspension saved."""
+    if output not in ("table", "json"):
+        _fail(f"--output must be table or json, not {output!r}", EXIT_INVALID)
+    statuses = asyncio.run(_statuses())
+    if output == "json":
+        out.print_json(data=[s.model_dump(mode="json") for s in statuses])
+    else:
+        out.print(workspaces_table(statuses, datetime.now(UTC)))
+
+
+async def _statuses() -> list[WorkspaceStatus]:
+    client = await _client()
+    statuses: list[WorkspaceStatus] = []
+    query = 'WorkflowType = "WorkspaceWorkflow" AND ExecutionStatus = "Running"'
+    async for execution in client.list_workflows(query):
+        try:
+            status: WorkspaceStatus = await client.get_workflow_handle(execution.id).query(
+                STATUS_QUERY, result_type=WorkspaceStatus
+            )
+        except (RPCError, WorkflowQueryFailedError):
+            continue  # ended between the listing and the query
+        statuses.append(status)
+    return sorted(statuses, key=lambda s: (s.namespace, s.name))

@@ -61,3 +61,39 @@ def status_tables(status: WorkspaceStatus, now: datetime) -> list[Table]:
 def print_status(console: Console, status: WorkspaceStatus, now: datetime) -> None:
     for table in status_tables(status, now):
         console.print(table)
+
+
+def _since(when: datetime | None, now: datetime) -> str:
+    return f"{_ago(when, now)} ago" if when else "-"
+
+
+def workspaces_table(statuses: list[WorkspaceStatus], now: datetime) -> Table:
+    """`kaitoctl workspace list`: one row a workspace, and what scale-to-zero saved in total."""
+    table = Table(title="workspaces")
+    for column in (
+        "NAMESPACE",
+        "NAME",
+        "STATE",
+        "MODEL",
+        "INSTANCE",
+        "NODES",
+        "IDLE",
+        "SUSPENDED",
+        "GPU-H SAVED",
+        "$ SAVED",
+    ):
+        table.add_column(column, justify="right" if "SAVED" in column else "left")
+    for s in statuses:
+        idle = "-" if s.suspended_since else _since(s.last_traffic_at, now)
+        table.add_row(
+            s.namespace, s.name, s.state, s.model or "-", s.instance_type or "-",
+            f"{s.ready_nodes}/{s.target_nodes}", idle.removesuffix(" ago"), _since(s.suspended_since, now),
+            f"{s.gpu_hours_saved:.1f}", f"{s.usd_saved:.2f}",
+        )  # fmt: skip
+    if statuses:
+        hours, dollars = sum(s.gpu_hours_saved for s in statuses), sum(s.usd_saved for s in statuses)
+        table.caption = (
+            f"scale-to-zero saved {hours:.1f} GPU-hours (≈ ${dollars:.2f} at list prices) "
+            f"across {len(statuses)} workspace(s)"
+        )
+    return table

@@ -11,10 +11,12 @@ from activities.config import ActivityConfig, ClusterTarget
 from activities.health import HealthActivities
 from activities.kube_objects import KubeActivities
 from activities.planning import PlanningActivities
+from activities.sweep import SweepActivities
 from worker.settings import WorkerSettings
+from workflows.sweep import ScaleToZeroSweep
 from workflows.workspace import WorkspaceWorkflow
 
-WORKFLOWS: list[type] = [WorkspaceWorkflow]
+WORKFLOWS: list[type] = [WorkspaceWorkflow, ScaleToZeroSweep]
 
 
 def activity_config(settings: WorkerSettings) -> ActivityConfig:
@@ -35,6 +37,7 @@ def provisioning_activities(
 ) -> list[Callable[..., Any]]:
     pools = AgentPoolActivities(config, azure)
     objects = KubeActivities(kube)
+    sweep = SweepActivities(kube)
     return [
         PlanningActivities(config).validate_workspace,
         objects.ensure_workspace_object,
@@ -45,6 +48,10 @@ def provisioning_activities(
         objects.ensure_inference,
         objects.count_ready_replicas,
         objects.delete_inference,
+        objects.scale_inference,
+        pools.scale_agent_pool,
         objects.write_workspace_status,
         HealthActivities(kube).check_inference_health,
+        sweep.list_sweep_candidates,
+        sweep.sample_inference_traffic,
     ]

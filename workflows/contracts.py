@@ -28,6 +28,7 @@ class ActivityName(StrEnum):
     COUNT_READY_REPLICAS = "count_ready_replicas"
     DELETE_INFERENCE = "delete_inference"
     CHECK_HEALTH = "check_inference_health"
+    SCALE_INFERENCE = "scale_inference"
     WRITE_STATUS = "write_workspace_status"
 
 
@@ -36,6 +37,12 @@ class SignalName(StrEnum):
     INFERENCE_READY = "inference-ready"
     SPEC_CHANGED = "spec-changed"
     DELETE = "delete"
+    SUSPEND = "suspend"
+    TRAFFIC_OBSERVED = "traffic-observed"
+
+
+class UpdateName(StrEnum):
+    RESUME = "resume"
 
 
 STATUS_QUERY = "status"
@@ -52,6 +59,9 @@ class Phase(StrEnum):
     WAITING_FOR_INFERENCE = "WaitingForInference"
     HEALTH_CHECKING = "HealthChecking"
     READY = "Ready"
+    SUSPENDING = "Suspending"
+    SUSPENDED = "Suspended"
+    RESUMING = "Resuming"
     FAILED = "Failed"
     DELETING = "Deleting"
     DELETED = "Deleted"
@@ -77,6 +87,7 @@ class ProvisioningPlan(BaseModel):
     os_disk_gb: int
     match_labels: dict[str, str]
     os_sku: str = "Ubuntu"
+    hourly_usd: float | None = Field(default=None, description="list price of one node, for savings")
     model_access_secret: str | None = None
     node_ready_timeout: timedelta
     inference_ready_timeout: timedelta
@@ -163,6 +174,10 @@ class WorkspaceStatus(BaseModel):
     conditions: list[Condition] = Field(default_factory=list)
     timings: dict[str, PhaseTiming] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    suspended_since: datetime | None = None
+    last_traffic_at: datetime | None = None
+    gpu_hours_saved: float = 0.0
+    usd_saved: float = 0.0
 
 
 class WorkspaceResult(BaseModel):
@@ -172,3 +187,36 @@ class WorkspaceResult(BaseModel):
 
 class SpecChange(BaseModel):
     workspace: Workspace
+
+
+class SuspendRequest(BaseModel):
+    """Why a workspace should scale to zero; the sweep sends it when no requests came in the window."""
+
+    reason: str
+    idle_since: datetime | None = None
+
+
+class TrafficObserved(BaseModel):
+    """The inference server's request counter moved; `at` is when the sweep saw it move."""
+
+    requests_total: int
+    at: datetime
+
+
+class InferenceScale(BaseModel):
+    plan: ProvisioningPlan
+    replicas: int = Field(ge=0)
+
+
+class SuspendedState(BaseModel):
+    since: datetime
+    reason: str
+
+
+class CarriedState(BaseModel):
+    """What a continued-as-new run must not forget; everything else is reconciled afresh."""
+
+    suspended: SuspendedState | None = None
+    gpu_hours_saved: float = 0.0
+    usd_saved: float = 0.0
+    last_traffic_at: datetime | None = None

@@ -7,7 +7,7 @@ details and the Workspace's status conditions, so kubectl and the Temporal UI te
 """
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -21,8 +21,10 @@ with workflow.unsafe.imports_passed_through():
         STATUS_QUERY,
         ActivityName,
         AgentPoolState,
+        CarriedState,
         HealthReport,
         InferenceObjects,
+        InferenceScale,
         NodeReadiness,
         Phase,
         PhaseTiming,
@@ -30,11 +32,16 @@ with workflow.unsafe.imports_passed_through():
         SignalName,
         SpecChange,
         StatusUpdate,
+        SuspendedState,
+        SuspendRequest,
+        TrafficObserved,
+        UpdateName,
         WorkloadReadiness,
         WorkspaceResult,
         WorkspaceStatus,
     )
     from workflows.manifest import Workspace
+    from workflows.pool_contracts import SCALE_AGENT_POOL, PoolScale
     from workflows.validation import check_update
 
 T = TypeVar("T")
@@ -46,6 +53,7 @@ RETRY = RetryPolicy(
 )
 SHORT = timedelta(minutes=1)
 STATUS_WRITE_BUDGET = timedelta(minutes=2)
+CARRIED_MEMO = "kaito-carried"
 
 
 class _DeleteRequested(Exception):
@@ -57,6 +65,10 @@ class WorkspaceWorkflow:
     @workflow.init
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
+        # A continued-as-new run finds what it must not forget in the memo; the input stays the manifest.
+        self._carried = workflow.memo_value(CARRIED_MEMO, CarriedState(), type_hint=CarriedState)
+        self._suspend_request: SuspendRequest | None = None
+        self._resume_requested = False
         self._plan: ProvisioningPlan | None = None
         self._phase = Phase.PENDING
         self._state = cond.STATE_PENDING
@@ -90,6 +102,34 @@ class WorkspaceWorkflow:
     def spec_changed(self, change: SpecChange) -> None:
         self._pending_changes.append(change.workspace)
 
+    @workflow.signal(name=SignalName.SUSPEND)
+    def suspend(self, request: SuspendRequest) -> None:
+        """Only a Ready workspace scales to zero; anything else ignores the request."""
+        if self._phase == Phase.READY and self._suspend_request is None:
+            self._suspend_request = request
+
+    @workflow.signal(name=SignalName.TRAFFIC_OBSERVED)
+    def traffic_observed(self, traffic: TrafficObserved) -> None:
+        last = self._carried.last_traffic_at
+        if last is None or traffic.at > last:
+            self._carried.last_traffic_at = traffic.at
+
+    @workflow.update(name=UpdateName.RESUME)
+    async def resume(self) -> WorkspaceStatus:
+        """Bring a suspended workspace back; answers once it is Ready again (or why it is not)."""
+        self._resume_requested = True
+        await workflow.wait_condition(
+            lambda: not self._resume_requested and self._phase not in (Phase.SUSPENDING, Phase.RESUMING)
+        )
+        return self.status()
+
+    @resume.validator
+    def _resume_allowed(self) -> None:
+        if self._phase not in (Phase.SUSPENDED, Phase.SUSPENDING):
+            raise ValueError(
+                f"workspace {self._ws.namespace}/{self._ws.name} is {self._phase.value}, not Suspended"
+            )
+
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> WorkspaceStatus:
         plan = self._plan
@@ -111,6 +151,20 @@ class WorkspaceWorkflow:
             conditions=self._conditions.all(),
             timings=self._timings,
             warnings=plan.warnings if plan else [],
+            suspended_since=self._carried.suspended.since if self._carried.suspended else None,
+            last_traffic_at=self._carried.last_traffic_at,
+            gpu_hours_saved=round(self._carried.gpu_hours_saved + self._ongoing_savings()[0], 3),
+            usd_saved=round(self._carried.usd_saved + self._ongoing_savings()[1], 2),
+        )
+
+    def _ongoing_savings(self) -> tuple[float, float]:
+        """GPU-hours and dollars the current suspension has saved so far."""
+        plan, suspended = self._plan, self._carried.suspended
+        if plan is None or suspended is None:
+            return 0.0, 0.0
+        hours = max((workflow.now() - suspended.since).total_seconds(), 0.0) / 3600
+        return hours * plan.node_count * (plan.gpus_per_node or 1), hours * plan.node_count * (
+            plan.hourly_usd or 0
         )
 
     # ---- the flow ---------------------------------------------------------------------------------
@@ -126,7 +180,11 @@ class WorkspaceWorkflow:
             ]
         )
         try:
-            await self._provision()
+            await self._validate()
+            if self._carried.suspended:
+                await self._stay_suspended()
+            else:
+                await self._bring_up()
             await self._serve()
         except _DeleteRequested:
             pass
@@ -135,7 +193,7 @@ class WorkspaceWorkflow:
             raise
         return await self._teardown()
 
-    async def _provision(self) -> None:
+    async def _validate(self) -> None:
         await self._enter(Phase.VALIDATING, "checking the spec against the presets and GPU catalog")
         plan = await self._step(ActivityName.VALIDATE, self._ws, ProvisioningPlan, SHORT, "validate the spec")
         # Whichever door the user came in by, there is one Workspace object: create it when missing.
@@ -153,6 +211,10 @@ class WorkspaceWorkflow:
         ):
             self._conditions.set(type_, cond.UNKNOWN, "workspacePending", "provisioning has started", now)
 
+    async def _bring_up(self) -> None:
+        """Pool → GPU nodes → workload → model loaded → health: the first time, and on every resume."""
+        plan = self._plan
+        assert plan is not None
         pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
         await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
         self._created_pool = True
@@ -241,6 +303,7 @@ class WorkspaceWorkflow:
                 lambda: (
                     self._delete_requested
                     or bool(self._pending_changes)
+                    or self._suspend_request is not None
                     or workflow.info().is_continue_as_new_suggested()
                 )
             )
@@ -249,8 +312,113 @@ class WorkspaceWorkflow:
             if self._pending_changes:
                 await self._apply_change(self._pending_changes.pop(0))
                 continue
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            workflow.continue_as_new(self._ws)
+            if self._suspend_request is not None:
+                await self._suspend(self._suspend_request)
+                await self._stay_suspended()
+                continue
+            await self._continue_as_new()
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._ws, memo={CARRIED_MEMO: self._carried})
+
+    # ---- scale to zero ----------------------------------------------------------------------------
+
+    async def _suspend(self, request: SuspendRequest) -> None:
+        """Workload to 0 replicas, pool to 0 nodes, wait for the nodes to go; keep spec, Service, pool."""
+        plan = self._plan
+        assert plan is not None
+        await self._enter(Phase.SUSPENDING, f"scaling to zero: {request.reason}")
+        await self._step(
+            ActivityName.SCALE_INFERENCE, InferenceScale(plan=plan, replicas=0), type(None), SHORT,
+            f"scale {plan.model} to 0 replicas",
+        )  # fmt: skip
+        await self._step(
+            SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState, timedelta(minutes=30),
+            f"scale agent pool {plan.agent_pool} to 0 nodes", heartbeat=timedelta(minutes=2),
+        )  # fmt: skip
+        await self._wait_for(
+            what=f"the GPU nodes of {plan.agent_pool} to be released",
+            reconcile=ActivityName.COUNT_READY_NODES, result_type=NodeReadiness, absorb=self.nodes_ready,
+            enough=lambda: self._nodes.ready == 0, progress=lambda: f"{self._nodes.ready} nodes left",
+            deadline=plan.node_ready_timeout,
+        )  # fmt: skip
+        now = workflow.now()
+        self._carried.suspended = SuspendedState(since=now, reason=request.reason)
+        self._suspend_request = None
+        self._replicas = WorkloadReadiness(ready_replicas=0)
+        self._mark_suspended(now, request.reason)
+
+    def _mark_suspended(self, since: datetime, reason: str) -> None:
+        now = workflow.now()
+        text = (
+            f"since {since.isoformat(timespec='seconds')}: {reason}; resume with `kaitoctl workspace resume`"
+        )
+        self._conditions.set(cond.SUSPENDED, cond.TRUE, "ScaledToZero", text, now)
+        self._conditions.set(
+            cond.RESOURCE_READY, cond.FALSE, "WorkspaceSuspended", "the GPU pool is at 0", now
+        )
+        self._conditions.set(cond.INFERENCE_READY, cond.FALSE, "WorkspaceSuspended", "0 replicas", now)
+        self._state = cond.STATE_SUSPENDED
+
+    async def _stay_suspended(self) -> None:
+        """Wait for resume or delete; a resume that fails leaves the workspace suspended, saying why."""
+        suspended = self._carried.suspended
+        assert suspended is not None
+        self._created_pool = self._created_inference = True  # both exist, at zero, while suspended
+        self._mark_suspended(suspended.since, suspended.reason)
+        await self._enter(
+            Phase.SUSPENDED, f"scaled to zero since {suspended.since.isoformat(timespec='seconds')}"
+        )
+        while True:
+            await workflow.wait_condition(
+                lambda: (
+                    self._delete_requested
+                    or self._resume_requested
+                    or workflow.info().is_continue_as_new_suggested()
+                )
+            )
+            if self._delete_requested:
+                raise _DeleteRequested()
+            if not self._resume_requested:
+                await self._continue_as_new()
+            if await self._resume():
+                return
+
+    async def _resume(self) -> bool:
+        hours, dollars = self._ongoing_savings()
+        self._carried.gpu_hours_saved += hours
+        self._carried.usd_saved += dollars
+        suspended, self._carried.suspended = self._carried.suspended, None
+        await self._enter(Phase.RESUMING, "scaling the GPU pool back up")
+        try:
+            await self._bring_up()
+        except ApplicationError as failure:
+            assert suspended is not None
+            await self._back_to_zero(suspended, failure)
+            self._resume_requested = False
+            return False
+        self._conditions.set(cond.SUSPENDED, cond.FALSE, "Resumed", "serving again", workflow.now())
+        self._resume_requested = False
+        await self._write_status()
+        return True
+
+    async def _back_to_zero(self, suspended: SuspendedState, failure: ApplicationError) -> None:
+        """A failed resume must not leave GPUs running: scale back to zero and say why."""
+        plan = self._plan
+        assert plan is not None
+        await self._step(
+            ActivityName.SCALE_INFERENCE, InferenceScale(plan=plan, replicas=0), type(None), SHORT,
+            "scale the workload back to 0", interruptible=False,
+        )  # fmt: skip
+        await self._step(
+            SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState, timedelta(minutes=30),
+            "scale the agent pool back to 0", heartbeat=timedelta(minutes=2), interruptible=False,
+        )  # fmt: skip
+        self._carried.suspended = SuspendedState(since=workflow.now(), reason=f"resume failed: {failure}")
+        await self._enter(Phase.SUSPENDED, f"resume failed, still suspended: {failure}")
+        self._mark_suspended(self._carried.suspended.since, self._carried.suspended.reason)
+        await self._write_status()
 
     async def _apply_change(self, new: Workspace) -> None:
         problems = check_update(self._ws, new)
@@ -305,7 +473,7 @@ class WorkspaceWorkflow:
 
     async def _step(
         self,
-        name: ActivityName,
+        name: str,
         arg: Any,
         result_type: type[T],
         timeout: timedelta,
@@ -363,6 +531,7 @@ class WorkspaceWorkflow:
         await self._enter(Phase.FAILED, f"failed while {failed_in.value}: {failure}")
 
     async def _teardown(self) -> WorkspaceResult:
+        self._resume_requested = False  # a resume in flight ends with the workspace's deletion
         self._state = cond.STATE_DELETING
         self._conditions.set(
             cond.WORKSPACE_DELETING, cond.TRUE, "workspaceDeleted", "tearing down", workflow.now()

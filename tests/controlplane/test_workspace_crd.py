@@ -85,7 +85,7 @@ def test_example_manifest_is_accepted(control_plane: ControlPlane, custom: Any, 
         assert stored["resource"]["instanceType"] == manifest["resource"]["instanceType"]
         assert stored["resource"]["labelSelector"] == manifest["resource"]["labelSelector"]
         assert stored["inference"]["preset"]["name"] == manifest["inference"]["preset"]["name"]
-        # No schema default (KAITO's is 1): unset means "size the pool from the preset", in and out of the cluster.
+        # No schema default (KAITO's is 1): unset means "size the pool from the preset", everywhere.
         assert "count" not in stored["resource"]
     finally:
         control_plane.kubectl("delete", "-n", ns, "-f", str(example), "--wait=false")

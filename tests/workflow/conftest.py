@@ -18,6 +18,7 @@ from tests.conftest import venv_binary
 from tests.workflow.fakes import FakeCloud
 from workflows import search_attributes as sa
 from workflows.contracts import STATUS_QUERY, Phase, WorkspaceStatus
+from workflows.sweep import ScaleToZeroSweep
 from workflows.workspace import WorkspaceWorkflow
 
 
@@ -53,7 +54,10 @@ def cloud() -> FakeCloud:
 async def running_worker(client: Client, cloud: FakeCloud) -> AsyncIterator[str]:
     task_queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        client, task_queue=task_queue, workflows=[WorkspaceWorkflow], activities=cloud.activities()
+        client,
+        task_queue=task_queue,
+        workflows=[WorkspaceWorkflow, ScaleToZeroSweep],
+        activities=cloud.activities(),
     ):
         yield task_queue
 

@@ -13,17 +13,27 @@ from temporalio.exceptions import ApplicationError
 
 from activities.config import ActivityConfig, ClusterTarget
 from activities.planning import PlanningActivities
+from activities.sweep import candidate_from
 from workflows.contracts import (
     ActivityName,
     AgentPoolState,
     HealthReport,
     InferenceObjects,
+    InferenceScale,
     NodeReadiness,
     ProvisioningPlan,
     StatusUpdate,
     WorkloadReadiness,
 )
 from workflows.manifest import Workspace
+from workflows.pool_contracts import SCALE_AGENT_POOL, PoolScale
+from workflows.sweep_contracts import (
+    SweepActivity,
+    SweepCandidate,
+    SweepCandidates,
+    TrafficSample,
+    WorkspaceRef,
+)
 
 CONFIG = ActivityConfig(
     cluster=ClusterTarget(subscription_id="sub", resource_group="rg", cluster_name="aks"),
@@ -34,13 +44,23 @@ CONFIG = ActivityConfig(
 
 @dataclass
 class FakeCloud:
-    """Counts every call; `pool_failures` transient errors precede a successful pool create."""
+    """Counts every call; `pool_failures` transient errors precede a successful pool create.
+
+    With `auto`, it behaves like a cloud per workspace: a pool brings its nodes, a workload its replicas,
+    scaling to zero takes them away, and a Ready workload is a sweep candidate with its `traffic` counter.
+    """
 
     pool_failures: int = 0
     ready_nodes: int = 0
     ready_replicas: int = 0
+    auto: bool = False
     calls: dict[str, int] = field(default_factory=dict)
     statuses: list[StatusUpdate] = field(default_factory=list)
+    nodes: dict[str, int] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
+    traffic: dict[str, int] = field(default_factory=dict)
+    annotations: dict[str, dict[str, str]] = field(default_factory=dict)
+    pool_counts: list[tuple[str, int]] = field(default_factory=list)
 
     def _count(self, name: str) -> int:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -59,6 +79,10 @@ class FakeCloud:
             self.delete_inference,
             self.check_inference_health,
             self.write_workspace_status,
+            self.scale_inference,
+            self.scale_agent_pool,
+            self.list_sweep_candidates,
+            self.sample_inference_traffic,
         ]
 
     @activity.defn(name=ActivityName.ENSURE_OBJECT)
@@ -75,6 +99,7 @@ class FakeCloud:
         attempt = self._count(ActivityName.ENSURE_AGENT_POOL)
         if attempt <= self.pool_failures:
             raise ApplicationError(f"injected 503 on attempt {attempt}", type="ServiceUnavailable")
+        self._set_pool(plan, plan.node_count)
         return AgentPoolState(
             name=plan.agent_pool,
             provisioning_state="Succeeded",
@@ -85,10 +110,16 @@ class FakeCloud:
     @activity.defn(name=ActivityName.DELETE_AGENT_POOL)
     async def delete_agent_pool(self, plan: ProvisioningPlan) -> None:
         self._count(ActivityName.DELETE_AGENT_POOL)
+        self._set_pool(plan, 0)
 
     @activity.defn(name=ActivityName.COUNT_READY_NODES)
     async def count_ready_nodes(self, plan: ProvisioningPlan) -> NodeReadiness:
         self._count(ActivityName.COUNT_READY_NODES)
+        if self.auto:
+            ready = self.nodes.get(plan.name, 0)
+            return NodeReadiness(
+                ready=ready, nodes=[f"aks-{plan.agent_pool}-0-vmss00000{i}" for i in range(ready)]
+            )
         return NodeReadiness(
             ready=self.ready_nodes,
             nodes=[f"aks-{plan.agent_pool}-0-vmss00000{i}" for i in range(self.ready_nodes)],
@@ -97,6 +128,8 @@ class FakeCloud:
     @activity.defn(name=ActivityName.ENSURE_INFERENCE)
     async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
         self._count(ActivityName.ENSURE_INFERENCE)
+        if self.auto:
+            self.replicas[plan.name] = plan.node_count
         return InferenceObjects(
             service=plan.name, workload=plan.name, endpoint=f"http://{plan.name}.{plan.namespace}.svc:80"
         )
@@ -104,11 +137,14 @@ class FakeCloud:
     @activity.defn(name=ActivityName.COUNT_READY_REPLICAS)
     async def count_ready_replicas(self, plan: ProvisioningPlan) -> WorkloadReadiness:
         self._count(ActivityName.COUNT_READY_REPLICAS)
+        if self.auto:
+            return WorkloadReadiness(ready_replicas=self.replicas.get(plan.name, 0), replicas=plan.node_count)
         return WorkloadReadiness(ready_replicas=self.ready_replicas, replicas=plan.node_count)
 
     @activity.defn(name=ActivityName.DELETE_INFERENCE)
     async def delete_inference(self, plan: ProvisioningPlan) -> None:
         self._count(ActivityName.DELETE_INFERENCE)
+        self.replicas.pop(plan.name, None)
 
     @activity.defn(name=ActivityName.CHECK_HEALTH)
     async def check_inference_health(self, plan: ProvisioningPlan) -> HealthReport:
@@ -119,3 +155,48 @@ class FakeCloud:
     async def write_workspace_status(self, update: StatusUpdate) -> None:
         self._count(ActivityName.WRITE_STATUS)
         self.statuses.append(update)
+
+    def _set_pool(self, plan: ProvisioningPlan, count: int) -> None:
+        self.pool_counts.append((plan.name, count))
+        if self.auto:
+            self.nodes[plan.name] = count
+
+    @activity.defn(name=ActivityName.SCALE_INFERENCE)
+    async def scale_inference(self, scale: InferenceScale) -> None:
+        self._count(ActivityName.SCALE_INFERENCE)
+        self.replicas[scale.plan.name] = scale.replicas
+
+    @activity.defn(name=SCALE_AGENT_POOL)
+    async def scale_agent_pool(self, scale: PoolScale) -> AgentPoolState:
+        self._count(SCALE_AGENT_POOL)
+        self._set_pool(scale.plan, scale.count)
+        return AgentPoolState(
+            name=scale.plan.agent_pool, provisioning_state="Succeeded", count=scale.count,
+            vm_size=scale.plan.instance_type,
+        )  # fmt: skip
+
+    @activity.defn(name=SweepActivity.LIST_CANDIDATES)
+    async def list_sweep_candidates(self) -> SweepCandidates:
+        self._count(SweepActivity.LIST_CANDIDATES)
+        ready = [name for name, count in self.replicas.items() if count > 0]
+        return SweepCandidates(
+            candidates=[
+                candidate_from(
+                    {
+                        "metadata": {
+                            "name": name,
+                            "namespace": "default",
+                            "annotations": self.annotations.get(name, {}),
+                        },
+                        "status": {"state": "Ready"},
+                    }
+                )
+                or SweepCandidate(ref=WorkspaceRef(namespace="default", name=name))
+                for name in sorted(ready)
+            ]
+        )
+
+    @activity.defn(name=SweepActivity.SAMPLE_TRAFFIC)
+    async def sample_inference_traffic(self, ref: WorkspaceRef) -> TrafficSample:
+        self._count(SweepActivity.SAMPLE_TRAFFIC)
+        return TrafficSample(ref=ref, requests_total=self.traffic.get(ref.name, 0))

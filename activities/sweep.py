@@ -1,0 +1,89 @@
+"""What the scale-to-zero sweep reads from the cluster: Ready workspaces and their request counters.
+
+The counters come from each inference pod's `/metrics` through the apiserver's pod proxy, so the worker
+needs no route into the pod network, here or on AKS.
+"""
+
+import asyncio
+from typing import Any, cast
+
+from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+
+from workflows.durations import parse_duration
+from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION
+from workflows.naming import INFERENCE_PORT, LABEL_WORKSPACE
+from workflows.sweep_contracts import (
+    ANNOTATION_IDLE_WINDOW,
+    ANNOTATION_SCALE_TO_ZERO,
+    SweepActivity,
+    SweepCandidate,
+    SweepCandidates,
+    TrafficSample,
+    WorkspaceRef,
+)
+
+REQUEST_COUNTER = "vllm:request_success_total"
+
+
+def candidate_from(workspace: dict[str, Any]) -> SweepCandidate | None:
+    """A sweep candidate for a Ready workspace, None for any other state."""
+    if (workspace.get("status") or {}).get("state") != "Ready":
+        return None
+    metadata = workspace["metadata"]
+    annotations = metadata.get("annotations") or {}
+    ref = WorkspaceRef(namespace=metadata.get("namespace", "default"), name=metadata["name"])
+    opted_out = str(annotations.get(ANNOTATION_SCALE_TO_ZERO, "")).strip().lower() == "false"
+    window_text = annotations.get(ANNOTATION_IDLE_WINDOW)
+    try:
+        window = parse_duration(window_text) if window_text else None
+    except ValueError as bad:
+        return SweepCandidate(ref=ref, opted_out=opted_out, problem=f"{ANNOTATION_IDLE_WINDOW}: {bad}")
+    return SweepCandidate(ref=ref, opted_out=opted_out, idle_window=window)
+
+
+def request_count(metrics: str) -> int:
+    """Sum of vLLM's successful-request counter over its label sets, from Prometheus text."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith(REQUEST_COUNTER) and not line.startswith(f"{REQUEST_COUNTER}_"):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+class SweepActivities:
+    def __init__(self, api: ApiClient) -> None:
+        self._core = CoreV1Api(api)
+        self._custom = CustomObjectsApi(api)
+
+    @activity.defn(name=SweepActivity.LIST_CANDIDATES)
+    async def list_sweep_candidates(self) -> SweepCandidates:
+        listed = await asyncio.to_thread(
+            self._custom.list_cluster_custom_object, API_GROUP, STORAGE_VERSION, PLURAL
+        )
+        items: list[dict[str, Any]] = cast(dict[str, Any], listed).get("items", [])
+        found = [candidate_from(item) for item in items]
+        return SweepCandidates(candidates=[c for c in found if c is not None])
+
+    @activity.defn(name=SweepActivity.SAMPLE_TRAFFIC)
+    async def sample_inference_traffic(self, ref: WorkspaceRef) -> TrafficSample:
+        pods = await asyncio.to_thread(
+            self._core.list_namespaced_pod, ref.namespace, label_selector=f"{LABEL_WORKSPACE}={ref.name}"
+        )
+        running = [
+            p.metadata.name for p in pods.items if p.status and p.status.phase == "Running" and p.metadata
+        ]
+        if not running:
+            return TrafficSample(ref=ref, requests_total=None, detail="no running inference pod")
+        total = 0
+        for pod in running:
+            try:
+                metrics = await asyncio.to_thread(
+                    self._core.connect_get_namespaced_pod_proxy_with_path,
+                    f"{pod}:{INFERENCE_PORT}", ref.namespace, "metrics",
+                )  # fmt: skip
+            except ApiException as err:
+                return TrafficSample(ref=ref, requests_total=None, detail=f"{pod}: HTTP {err.status}")
+            total += request_count(str(metrics))
+        return TrafficSample(ref=ref, requests_total=total, detail=f"{len(running)} pod(s)")
