@@ -3,6 +3,7 @@
 The validate activity is the real one: it is pure, and the workflow's behaviour depends on its plan.
 """
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -61,6 +62,19 @@ class FakeCloud:
     traffic: dict[str, int] = field(default_factory=dict)
     annotations: dict[str, dict[str, str]] = field(default_factory=dict)
     pool_counts: list[tuple[str, int]] = field(default_factory=list)
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    async def _gate(self, name: str) -> None:
+        """Hold the activity while the test keeps its gate closed (to catch the workflow mid-step)."""
+        gate = self.gates.get(name)
+        if gate is not None:
+            await gate.wait()
+
+    @activity.defn(name=ActivityName.VALIDATE)
+    async def validate_workspace(self, ws: Workspace) -> ProvisioningPlan:
+        self._count(ActivityName.VALIDATE)
+        await self._gate(ActivityName.VALIDATE)
+        return await PlanningActivities(CONFIG).validate_workspace(ws)
 
     def _count(self, name: str) -> int:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -68,7 +82,7 @@ class FakeCloud:
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
-            PlanningActivities(CONFIG).validate_workspace,
+            self.validate_workspace,
             self.ensure_workspace_object,
             self.delete_workspace_object,
             self.ensure_agent_pool,
@@ -96,6 +110,7 @@ class FakeCloud:
 
     @activity.defn(name=ActivityName.ENSURE_AGENT_POOL)
     async def ensure_agent_pool(self, plan: ProvisioningPlan) -> AgentPoolState:
+        await self._gate(ActivityName.ENSURE_AGENT_POOL)
         attempt = self._count(ActivityName.ENSURE_AGENT_POOL)
         if attempt <= self.pool_failures:
             raise ApplicationError(f"injected 503 on attempt {attempt}", type="ServiceUnavailable")
@@ -127,6 +142,7 @@ class FakeCloud:
 
     @activity.defn(name=ActivityName.ENSURE_INFERENCE)
     async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
+        await self._gate(ActivityName.ENSURE_INFERENCE)
         self._count(ActivityName.ENSURE_INFERENCE)
         if self.auto:
             self.replicas[plan.name] = plan.node_count
@@ -148,6 +164,7 @@ class FakeCloud:
 
     @activity.defn(name=ActivityName.CHECK_HEALTH)
     async def check_inference_health(self, plan: ProvisioningPlan) -> HealthReport:
+        await self._gate(ActivityName.CHECK_HEALTH)
         self._count(ActivityName.CHECK_HEALTH)
         return HealthReport(model=plan.served_model_name, answer="stand-in answer")
 

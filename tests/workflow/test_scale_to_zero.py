@@ -1,6 +1,7 @@
 """Scale to zero on the time-skipping server: suspend after the idle window (not before), resume,
 opt-out, delete while suspended, a continued-as-new suspended run — and a week of hourly sweeps."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -160,3 +161,42 @@ async def test_a_week_of_hourly_sweeps(env: WorkflowEnvironment) -> None:
     assert final["optout"].phase == Phase.READY and final["optout"].gpu_hours_saved == 0
     assert final["patient"].phase == Phase.SUSPENDED, "its own 1 d window elapsed once, on the 2nd day"
     assert final["office"].gpu_hours_saved > 2 * 5 * 12, "at least 12 idle night hours × 2 GPUs each weekday"
+
+
+# phase to catch, the gate that holds the workflow there, what exists by then (pool, workload, object)
+PHASES: dict[Phase, tuple[str | None, bool, bool, bool]] = {
+    Phase.VALIDATING: (ActivityName.VALIDATE, False, False, False),
+    Phase.CREATING_NODE_POOL: (ActivityName.ENSURE_AGENT_POOL, True, False, True),
+    Phase.WAITING_FOR_NODES: (None, True, False, True),
+    Phase.DEPLOYING: (ActivityName.ENSURE_INFERENCE, True, True, True),
+    Phase.WAITING_FOR_INFERENCE: (None, True, True, True),
+    Phase.HEALTH_CHECKING: (ActivityName.CHECK_HEALTH, True, True, True),
+    Phase.READY: (None, True, True, True),
+    Phase.SUSPENDED: (None, True, True, True),
+}
+
+
+@pytest.mark.parametrize("phase", list(PHASES), ids=lambda p: p.value)
+async def test_delete_in_any_phase_removes_what_exists_and_completes(
+    env: WorkflowEnvironment, phase: Phase
+) -> None:
+    gate, pool, workload, obj = PHASES[phase]
+    cloud = FakeCloud(auto=phase in (Phase.READY, Phase.SUSPENDED, Phase.HEALTH_CHECKING, Phase.DEPLOYING))
+    if phase == Phase.WAITING_FOR_INFERENCE:
+        cloud.ready_nodes = 1
+    if gate:
+        cloud.gates[gate] = asyncio.Event()
+    async with running_worker(env.client, cloud) as tq:
+        handle = await start_workspace(env, tq, f"del-{phase.value.lower()}")
+        if phase == Phase.SUSPENDED:
+            await wait_for_phase(handle, Phase.READY)
+            await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="idle"))
+        await wait_for_phase(handle, phase)
+        await handle.signal(SignalName.DELETE)
+        result = await handle.result()
+        for held in cloud.gates.values():
+            held.set()  # let the abandoned attempt finish so the worker can stop
+    assert result.phase == Phase.DELETED
+    assert (ActivityName.DELETE_AGENT_POOL in cloud.calls) == pool
+    assert (ActivityName.DELETE_INFERENCE in cloud.calls) == workload
+    assert (ActivityName.DELETE_OBJECT in cloud.calls) == obj
