@@ -1,0 +1,52 @@
+"""Restarts lose nothing: a Workspace applied while the controllers are down is picked up when they
+come back, and the workflow's reconcile finds the GPU nodes whose signals nobody sent."""
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, load_example
+from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.test_seed_walkthrough import gone, ready
+
+pytestmark = pytest.mark.controlplane
+
+
+def test_workspace_applied_while_controllers_are_down_is_provisioned_when_they_return(
+    stack: Stack, tmp_path: Path
+) -> None:
+    os.kill(int(stack.endpoints["pids"]["controllers"]), signal.SIGKILL)
+    manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
+    manifest["metadata"] = {"name": "while-down", "namespace": "default"}
+    path = tmp_path / "while-down.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    stack.kubectl("apply", "-f", str(path))
+    listed = stack.temporal("workflow", "list", "--query", 'WorkflowId="workspace/default/while-down"').stdout
+    assert "while-down" not in listed, "nobody is watching the Workspace yet"
+
+    log = (tmp_path / "controllers.log").open("wb")
+    controllers = subprocess.Popen(
+        [sys.executable, "-m", "controllers"],
+        cwd=str(ROOT),
+        env=stack.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: ready(stack, "while-down"), "while-down to be Ready after the restart", timeout=180)
+        stack.kubectl("delete", "workspace", "while-down", "--timeout=120s")
+        wait_for(lambda: gone(stack, "while-down"), "everything of while-down to be gone")
+    finally:
+        controllers.terminate()
+        try:
+            controllers.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            controllers.kill()
+            controllers.wait()
+        log.close()
