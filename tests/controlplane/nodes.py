@@ -42,7 +42,7 @@ def aks_gpu_node(
             },
         },
         "spec": {"taints": [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}]},
-        # A kubelet registers with its capacity; kwok's node-ready stage (localcloud/kwok_stages/node.yaml) keeps given values.
+        # A kubelet registers with its capacity; kwok's node-ready stage (kwok_stages/node.yaml) keeps it.
         "status": {"capacity": cap, "allocatable": dict(cap)},
     }
 
