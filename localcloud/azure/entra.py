@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from localcloud.azure.identity import credentials_of, identity_by_client_id
 from localcloud.azure.oidc import ALGORITHMS, IssuerFetchError
 from localcloud.azure.tokens import ARM_AUDIENCES
 
+log = logging.getLogger(__name__)
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLOCK_SKEW = 300  # seconds; Entra tolerates five minutes
 
@@ -219,6 +221,12 @@ async def _check_assertion(cloud: Cloud, tenant: str, client_id: str, assertion:
         raise EntraError(
             401, "invalid_client", 700027, f"Client assertion contains an invalid signature. [Reason - {exc}]"
         ) from exc
+    log.info(
+        "client assertion verified: client_id=%s iss=%s sub=%s aud=%s kid=%s alg=%s, signature checked "
+        "against %s; federated credential %s",
+        client_id, iss, sub, ",".join(audiences), header.get("kid"), alg,
+        cloud.issuers.jwks_uris.get(iss, "the issuer's JWKS"), matching[0].get("name"),
+    )  # fmt: skip
     return str(identity["properties"]["principalId"])
 
 

@@ -17,6 +17,7 @@ import jwt
 
 from localcloud.azure.certs import client_context
 
+ACCEPT = "application/json, application/jwk-set+json, */*;q=0.5"
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 
 
@@ -35,6 +36,7 @@ class IssuerKeys:
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0
+        self.jwks_uris: dict[str, str] = {}  # issuer -> the jwks_uri its discovery document named
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -48,7 +50,9 @@ class IssuerKeys:
         if not url.startswith("https://"):
             raise IssuerFetchError(f"refusing non-HTTPS URL {url}")
         try:
-            async with self._client().get(url, headers={"Accept": "application/json"}) as resp:
+            # The kube-apiserver serves its JWKS as application/jwk-set+json and answers 406 to a
+            # request that accepts only application/json.
+            async with self._client().get(url, headers={"Accept": ACCEPT}) as resp:
                 if resp.status != 200:
                     raise IssuerFetchError(f"GET {url} answered {resp.status}")
                 doc = await resp.json(content_type=None)
@@ -69,6 +73,7 @@ class IssuerKeys:
         if not isinstance(jwks_uri, str):
             raise IssuerFetchError("discovery document has no jwks_uri")
         jwks = await self._get_json(jwks_uri)
+        self.jwks_uris[issuer] = jwks_uri
         keys: dict[str, jwt.PyJWK] = {}
         for raw in jwks.get("keys", []):
             try:
