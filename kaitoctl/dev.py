@@ -50,7 +50,7 @@ def _tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-def bring_up(directory: Path, realistic: bool) -> dict[str, object]:
+def bring_up(directory: Path, realistic: bool, ports: tuple[int, int] = (7233, 8233)) -> dict[str, object]:
     """Start the stack supervisor in the background, or reuse the one that runs."""
     stack = running_stack(directory)
     if stack is not None:
@@ -59,7 +59,8 @@ def bring_up(directory: Path, realistic: bool) -> dict[str, object]:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / STACK_FILE).unlink(missing_ok=True)
     log = directory / "stack.log"
-    argv = [sys.executable, "-m", "localcloud.stack", "--state-dir", str(directory)]
+    argv = [sys.executable, "-m", "localcloud.stack", "--state-dir", str(directory),
+            "--temporal-port", str(ports[0]), "--ui-port", str(ports[1])]  # fmt: skip
     if realistic:
         argv.append("--realistic")
     with log.open("ab") as log_file:
@@ -93,9 +94,14 @@ def endpoints_table(stack: dict[str, object]) -> Table:
 
 
 @dev_app.command("up")
-def up(state: StateDirOption = None, realistic: RealisticOption = False) -> None:
+def up(
+    state: StateDirOption = None,
+    realistic: RealisticOption = False,
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port (0: any free one)")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal UI port (0: any free one)")] = 8233,
+) -> None:
     """Start the local cloud in the background (a second `up` reuses it)."""
-    stack = bring_up(state or state_dir(), realistic)
+    stack = bring_up(state or state_dir(), realistic, (temporal_port, ui_port))
     out.print(endpoints_table(stack))
     out.print(f"\nexport KUBECONFIG={stack['kubeconfig']} KAITO_TEMPORAL_ADDRESS={stack['temporal']}")
 

@@ -1,0 +1,65 @@
+"""`kaitoctl dev up | status | down` as a newcomer runs them: up once, reuse on the second up, and
+nothing left running after down."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.controlplane
+
+
+def kaitoctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KAITO_STATE_DIR": str(state), "COLUMNS": "200"}
+    env.pop("KUBECONFIG", None)
+    env.pop("KAITO_TEMPORAL_ADDRESS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "kaitoctl", *args],
+        cwd=str(ROOT),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_reuses_status_reports_and_down_stops_everything(tmp_path: Path) -> None:
+    first = kaitoctl(tmp_path, "dev", "up", "--temporal-port", "0", "--ui-port", "0")
+    try:
+        assert first.returncode == 0, first.stderr
+        assert "local cloud up in" in first.stdout and "Temporal UI" in first.stdout
+        stack = json.loads((tmp_path / "stack.json").read_text())
+        pids = {name: int(pid) for name, pid in stack["pids"].items()}
+        assert {"temporal", "kube-apiserver", "etcd", "kwok", "azure", "worker", "controllers"} <= set(pids)
+
+        second = kaitoctl(tmp_path, "dev", "up")
+        assert second.returncode == 0 and "already running" in second.stdout
+        assert json.loads((tmp_path / "stack.json").read_text())["pid"] == stack["pid"]
+
+        status = kaitoctl(tmp_path, "dev", "status")
+        assert status.returncode == 0 and status.stdout.count("running") >= len(pids)
+
+        listed = kaitoctl(tmp_path, "workspace", "list", "-o", "json")
+        assert listed.returncode == 0 and json.loads(listed.stdout) == [], (
+            "the CLI finds the stack on its own"
+        )
+    finally:
+        down = kaitoctl(tmp_path, "dev", "down")
+    assert down.returncode == 0 and "local cloud stopped" in down.stdout
+    assert not [name for name, pid in pids.items() if alive(pid)]
+    assert not alive(int(stack["pid"]))
+    after = kaitoctl(tmp_path, "dev", "status")
+    assert after.returncode == 1 and "not running" in after.stdout
