@@ -10,21 +10,17 @@ from typing import Any
 
 import kopf
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from controllers.signals import SignalSender
-from workflows import search_attributes as sa
 from workflows.conditions import FALSE, STATE_FAILED, WORKSPACE_SUCCEEDED
 from workflows.contracts import (
-    TASK_QUEUE,
     NodeReadiness,
-    Phase,
     SignalName,
-    SpecChange,
     UpdateName,
     WorkloadReadiness,
 )
+from workflows.doors import apply_workspace
 from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION, Workspace, workflow_id_for
 from workflows.naming import LABEL_WORKSPACE
 from workflows.readiness import ready_gpu_nodes, workspace_of
@@ -101,23 +97,7 @@ async def workspace_applied(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
         )
         patch.status.update(invalid_status(str(invalid).replace("\n", "; ")))
         return
-    await _client(memo).start_workflow(
-        "WorkspaceWorkflow",
-        ws,
-        id=workflow_id_for(ws.namespace, ws.name),
-        task_queue=TASK_QUEUE,
-        start_signal=SignalName.SPEC_CHANGED,
-        start_signal_args=[SpecChange(workspace=ws)],
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.WORKSPACE, ws.name),
-                SearchAttributePair(sa.NAMESPACE, ws.namespace),
-                SearchAttributePair(sa.MODEL, ws.preset_name or ""),
-                SearchAttributePair(sa.INSTANCE_TYPE, ws.resource.instance_type or ""),
-                SearchAttributePair(sa.PHASE, Phase.PENDING.value),
-            ]
-        ),
-    )
+    await apply_workspace(_client(memo), ws)
 
 
 @kopf.on.update(**WORKSPACES, annotations={ANNOTATION_RESUME: kopf.PRESENT})  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 
 from activities.planning import build_plan
@@ -21,20 +20,17 @@ from kaitoctl.schedule import schedule_app
 from worker.connect import connect
 from worker.registry import activity_config
 from worker.settings import WorkerSettings
-from workflows import search_attributes as sa
 from workflows.contracts import (
     STATUS_QUERY,
-    TASK_QUEUE,
     Phase,
     SignalName,
-    SpecChange,
     SuspendRequest,
     UpdateName,
     WorkspaceStatus,
 )
+from workflows.doors import apply_workspace
 from workflows.manifest import Workspace, workflow_id_for
 from workflows.validation import WorkspaceInvalid
-from workflows.workspace import WorkspaceWorkflow
 
 app = typer.Typer(
     help="Run LLMs on AKS GPU node pools, every step a durable Temporal workflow.", no_args_is_help=True
@@ -104,24 +100,8 @@ def apply(filename: FileOption) -> None:
 
 async def _apply(ws: Workspace) -> None:
     client = await _client()
-    workflow_id = workflow_id_for(ws.namespace, ws.name)
-    await client.start_workflow(
-        WorkspaceWorkflow.run,
-        ws,
-        id=workflow_id,
-        task_queue=TASK_QUEUE,
-        start_signal=SignalName.SPEC_CHANGED,
-        start_signal_args=[SpecChange(workspace=ws)],
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.WORKSPACE, ws.name),
-                SearchAttributePair(sa.NAMESPACE, ws.namespace),
-                SearchAttributePair(sa.MODEL, ws.preset_name or ""),
-                SearchAttributePair(sa.INSTANCE_TYPE, ws.resource.instance_type or ""),
-                SearchAttributePair(sa.PHASE, Phase.PENDING.value),
-            ]
-        ),
-    )
+    handle = await apply_workspace(client, ws)
+    workflow_id = handle.id
     out.print(f"workspace {ws.namespace}/{ws.name} applied: workflow [bold]{workflow_id}[/]", highlight=False)
 
 
