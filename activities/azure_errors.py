@@ -10,14 +10,22 @@ up on, and the decision is:
 
 * retryable — 408/429/5xx, 409 "busy" conflicts (another operation in progress), a long-running
   operation that ended Failed/Canceled for a transient reason, `PrincipalNotFound` (AAD replication
-  right after an identity is created), 401 (token exchange right after a federated credential is
-  written), connection errors and timeouts. A `Retry-After` from ARM becomes the next retry's delay.
+  right after an identity is created), ARM's 401, a credential that could not get a token for a
+  transient reason, connection errors and timeouts. A `Retry-After` from ARM becomes the next retry's
+  delay.
 * final (non-retryable) — 400 validation (`BadRequest`, `InvalidParameter` …), `QuotaExceeded` in any
   shape, 403 `AuthorizationFailed`, 404 where the caller did not expect it, 409 conflicts that describe
   the request rather than the moment (`InvalidResourceLocation`, `PropertyChangeNotAllowed` …).
+* bounded — Entra refusing the credential itself (`CredentialRefused`): no federated credential matches
+  the service-account token's issuer/subject/audience (AADSTS70021, 700211-700213, 7002138), unknown
+  client id (700016), wrong secret (7000215), unknown signing key (700027). Right after the bootstrap
+  writes a federated credential Entra may not know it for a few seconds, so these are retried while the
+  activity's first attempt is younger than `CREDENTIAL_GRACE` (10 s), then final with the AADSTS code and
+  what to do — a broken federation surfaces as one clear error instead of retrying forever.
 """
 
 import asyncio
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +34,7 @@ from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
 )
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 # Statuses that mean "try again later": timeout, conflict with a running operation, throttling, faults.
@@ -56,6 +65,11 @@ FINAL_CODES = frozenset(
         "InvalidRoleAssignmentId",
     }
 )
+# Entra's refusals of the credential itself (see the module docstring), by AADSTS number.
+FEDERATION_MISMATCH = frozenset({70021, 700211, 700212, 700213, 7002138})
+CREDENTIAL_REFUSALS = FEDERATION_MISMATCH | {700016, 7000215, 700027}
+CREDENTIAL_GRACE = timedelta(seconds=10)
+_AADSTS = re.compile(r"AADSTS(\d+)")
 # Conflicts that only mean "another operation is running": wait for it, then look again.
 BUSY_CODES = frozenset({"OperationNotAllowed", "AnotherOperationInProgress", "Conflict", "EtagMismatch"})
 
@@ -109,8 +123,8 @@ def retry_after(error: BaseException) -> timedelta | None:
 def is_final(error: AzureError) -> bool:
     """Whether no retry can fix what the SDK raised (see the module docstring for the rules)."""
     if isinstance(error, ClientAuthenticationError):
-        # A token the credential could not get (or ARM refused). Right after a federated credential is
-        # written Entra may not know it yet (AADSTS70021), so it is retried; the workflow's policy bounds it.
+        # A token the credential could not get (or ARM refused): transient unless Entra refused the
+        # credential itself, which `classify` finalises after the propagation grace.
         return False
     if not isinstance(error, HttpResponseError) or error.status_code is None:
         return False  # no answer at all: connection refused/reset/dropped, timeouts
@@ -127,11 +141,68 @@ def is_final(error: AzureError) -> bool:
     return status not in RETRYABLE_STATUS
 
 
-def classify(error: BaseException, doing: str) -> ApplicationError:
+def entra_refusal(error: BaseException) -> int | None:
+    """The AADSTS number when Entra refused the credential itself (see CREDENTIAL_REFUSALS), else None."""
+    if not isinstance(error, ClientAuthenticationError):
+        return None
+    codes = [int(n) for n in _AADSTS.findall(str(error.message or error))]
+    return next((code for code in codes if code in CREDENTIAL_REFUSALS), None)
+
+
+def _refusal_text(error: ClientAuthenticationError, code: int) -> str:
+    """Entra's own sentence (`AADSTS70021: No matching federated identity record …`), without the
+    DefaultAzureCredential chain, trace ids and troubleshooting boilerplate around it."""
+    text = str(error.message or error)
+    start = text.find(f"AADSTS{code}:")
+    if start < 0:
+        return f"AADSTS{code}"
+    sentence = re.split(r"[\r\n]", text[start:], maxsplit=1)[0]
+    for stop in (" Trace ID:", "\\r\\n", '", "'):
+        sentence = sentence.split(stop, 1)[0]
+    return sentence.rstrip("'\" ")
+
+
+def _past_grace(grace: timedelta) -> bool:
+    """Whether the activity has been failing for longer than `grace` (always, outside an activity)."""
+    if not activity.in_activity():
+        return True
+    info = activity.info()
+    return info.started_time - info.scheduled_time >= grace
+
+
+def _credential_refused(
+    error: ClientAuthenticationError, code: int, doing: str, grace: timedelta
+) -> ApplicationError:
+    text = _refusal_text(error, code)
+    if code in FEDERATION_MISMATCH:
+        hint = (
+            "the worker's service-account token (its issuer, subject system:serviceaccount:<ns>:<sa> and "
+            "audience api://AzureADTokenExchange) matches no federated credential of its managed identity; "
+            "run the cluster bootstrap (`kaitoctl bootstrap`) to repair the federation"
+        )
+    else:
+        hint = "the client id, secret or token signing key is not one Entra accepts for this identity"
+    final = _past_grace(grace)
+    return ApplicationError(
+        f"{doing}: Entra refused the Azure credential: {text} — {hint}",
+        {"code": f"AADSTS{code}", "message": text, "status": 401},
+        type="CredentialRefused",
+        non_retryable=final,
+        next_retry_delay=None if final else timedelta(seconds=2),
+    )
+
+
+def classify(
+    error: BaseException, doing: str, *, credential_grace: timedelta | None = None
+) -> ApplicationError:
     """An ApplicationError typed with the ARM code, retryable or final as the module docstring says.
 
     Details carry `{"code", "message", "status"}` for callers that want them structured.
     """
+    refusal = entra_refusal(error)
+    if refusal is not None and isinstance(error, ClientAuthenticationError):
+        grace = CREDENTIAL_GRACE if credential_grace is None else credential_grace
+        return _credential_refused(error, refusal, doing, grace)
     if isinstance(error, AzureError):
         code, message = arm_code(error), arm_message(error)
         status: int | None = getattr(error, "status_code", None)

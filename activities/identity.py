@@ -5,6 +5,7 @@ Run on the bootstrap task queue with the operator's own credential (DESIGN "Clus
 1. `enable_cluster_workload_identity` — GET the managed cluster, switch on `oidcIssuerProfile` and
    `securityProfile.workloadIdentity`, PUT it back (long-running), return the issuer URL. No PUT when both
    are already on.
+   `read_cluster_issuer` — read it back (with the cluster's resource id and location) for the later steps.
 2. `ensure_user_assigned_identity` — the worker's identity; its clientId/principalId/tenantId.
 3. `ensure_role_assignment` — Contributor for that principal on the cluster's resource id, under a
    deterministic assignment name; `RoleAssignmentExists` means done; `PrincipalNotFound` (AAD has not
@@ -35,6 +36,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.azure_errors import AZURE_FAILURES, arm_code, classify, is_busy
 from activities.azure_waits import Waits, heartbeat, with_heartbeats
+from workflows.bootstrap_contracts import BootstrapActivity, ClusterIssuer
 from workflows.identity_contracts import (
     ClusterRef,
     FederatedCredentialInfo,
@@ -169,6 +171,22 @@ class IdentityActivities:
             f"{self._waits.busy_rounds} tries",
             type="OperationNotAllowed",
         )
+
+    @activity.defn(name=BootstrapActivity.READ_ISSUER)
+    async def read_cluster_issuer(self, ref: ClusterRef) -> ClusterIssuer:
+        """The issuer URL the cluster publishes (with its resource id and location), once both are on."""
+        doing = f"read the OIDC issuer URL of {ref.cluster_name}"
+        _check_subscription(self._aks, ref.subscription_id, doing)
+        cluster = await self._get_cluster(ref)
+        issuer = _issuer_url(cluster)
+        if not (_oidc_enabled(cluster) and _workload_identity_enabled(cluster) and issuer):
+            # Enabled a moment ago by the previous step: another update may be running; read again.
+            raise ApplicationError(
+                f"{doing}: OIDC issuer or workload identity is not on yet "
+                f"(provisioningState {_props(cluster).provisioning_state})",
+                type="IssuerNotReady",
+            )
+        return ClusterIssuer(cluster_id=str(cluster.id), issuer_url=issuer, location=str(cluster.location))
 
     # ---- 2. the user-assigned identity ------------------------------------------------------------
 

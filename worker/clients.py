@@ -1,13 +1,33 @@
 """Azure and Kubernetes clients from settings: the only place that knows endpoints and credentials."""
 
+import logging
+import os
 from typing import Any, cast
 
 from azure.identity.aio import DefaultAzureCredential
+from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
+from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from worker.settings import WorkerSettings
+
+log = logging.getLogger("kaito.worker")
+
+
+def credential_source(environ: dict[str, str] | None = None) -> str:
+    """Which credential DefaultAzureCredential will use, from the environment (for the startup log)."""
+    env = os.environ if environ is None else environ
+    client = env.get("AZURE_CLIENT_ID", "")
+    if env.get("AZURE_CLIENT_SECRET") or env.get("AZURE_CLIENT_CERTIFICATE_PATH"):
+        return f"service principal {client} (EnvironmentCredential)"
+    if client and env.get("AZURE_TENANT_ID") and env.get("AZURE_FEDERATED_TOKEN_FILE"):
+        return (
+            f"workload identity {client} (WorkloadIdentityCredential, token file "
+            f"{env['AZURE_FEDERATED_TOKEN_FILE']})"
+        )
+    return "the rest of the DefaultAzureCredential chain (managed identity, Azure CLI, ...)"
 
 
 def azure_transport_kwargs(settings: WorkerSettings) -> dict[str, Any]:
@@ -22,6 +42,7 @@ def azure_credential(settings: WorkerSettings) -> DefaultAzureCredential:
         # A private authority (the local cloud's Entra) has no instance-discovery metadata to fetch.
         kwargs["authority"] = settings.azure_authority
         kwargs["disable_instance_discovery"] = True
+    log.info("Azure credential: %s", credential_source())
     return DefaultAzureCredential(**kwargs)
 
 
@@ -44,3 +65,27 @@ def kubernetes_api(settings: WorkerSettings) -> kube_client.ApiClient:
     configuration = kube_client.Configuration()
     kube_config.load_incluster_config(client_configuration=configuration)
     return kube_client.ApiClient(configuration)
+
+
+def managed_identity(
+    settings: WorkerSettings, credential: DefaultAzureCredential
+) -> ManagedServiceIdentityClient:
+    return ManagedServiceIdentityClient(
+        credential,
+        settings.subscription_id,
+        base_url=settings.arm_endpoint,
+        credential_scopes=[settings.arm_scope],
+        **azure_transport_kwargs(settings),
+    )
+
+
+def authorization(
+    settings: WorkerSettings, credential: DefaultAzureCredential
+) -> AuthorizationManagementClient:
+    return AuthorizationManagementClient(
+        credential,
+        settings.subscription_id,
+        base_url=settings.arm_endpoint,
+        credential_scopes=[settings.arm_scope],
+        **azure_transport_kwargs(settings),
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workflows.contracts import TASK_QUEUE
+from workflows.contracts import BOOTSTRAP_TASK_QUEUE, TASK_QUEUE
 
 
 class TemporalSettings(BaseSettings):
@@ -47,3 +47,15 @@ class WorkerSettings(BaseSettings):
     inference_ready_timeout: timedelta | None = None
     graceful_shutdown: timedelta = timedelta(seconds=60)
     max_concurrent_activities: int = 50
+
+
+class BootstrapSettings(WorkerSettings):
+    """The bootstrap worker (`python -m worker.bootstrap`): the operator's Azure credential (from the usual
+    AZURE_* variables or the Azure CLI) and an admin kubeconfig (KAITO_KUBECONFIG) for the cluster it
+    sets up, on its own task queue. `KAITO_COMPONENT_*` describe what it installs in the cluster."""
+
+    task_queue: str = BOOTSTRAP_TASK_QUEUE
+    component_image: str = "kaito-temporal:0.1.0"
+    # How the in-cluster worker and controllers reach Temporal (not how this worker does).
+    component_temporal_address: str = "temporal-frontend.temporal.svc.cluster.local:7233"
+    component_temporal_namespace: str = "default"

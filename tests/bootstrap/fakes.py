@@ -1,0 +1,145 @@
+"""Fakes of the bootstrap's activities, under the real names, recording every call and attempt."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflows.bootstrap_contracts import AppliedObjects, BootstrapActivity, ClusterIssuer, ClusterSetup
+from workflows.identity_contracts import (
+    ClusterRef,
+    FederatedCredentialInfo,
+    FederatedCredentialRequest,
+    IdentityActivity,
+    IdentityInfo,
+    IdentityRef,
+    IssuerInfo,
+    RoleAssignmentInfo,
+    RoleAssignmentRequest,
+)
+
+ISSUER = "https://eastus.oic.prod-aks.azure.com/tenant/cluster-uid/"
+CLIENT_ID = "11111111-1111-1111-1111-111111111111"
+PRINCIPAL_ID = "33333333-3333-3333-3333-333333333333"
+TENANT_ID = "22222222-2222-2222-2222-222222222222"
+
+
+@dataclass
+class FakeBootstrapCloud:
+    principal_not_found: int = 0  # the role assignment answers PrincipalNotFound this many times first
+    final_failure_at: str | None = None  # this activity fails with a non-retryable AuthorizationFailed
+    always_failing: str | None = None  # this activity fails retryably, every time
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    attempts: dict[str, list[datetime]] = field(default_factory=dict)
+
+    def _enter(self, name: str, arg: Any) -> None:
+        info = activity.info()
+        self.attempts.setdefault(name, []).append(info.started_time)
+        self.calls.append((name, arg))
+        if name == self.final_failure_at:
+            raise ApplicationError(
+                f"{name}: AuthorizationFailed: the client does not have authorization",
+                type="AuthorizationFailed",
+                non_retryable=True,
+            )
+        if name == self.always_failing:
+            raise ApplicationError(f"{name}: ServiceUnavailable", type="ServiceUnavailable")
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def arg(self, name: str) -> Any:
+        return next(arg for called, arg in self.calls if called == name)
+
+    @activity.defn(name=IdentityActivity.ENABLE_WORKLOAD_IDENTITY)
+    async def enable(self, ref: ClusterRef) -> IssuerInfo:
+        self._enter(IdentityActivity.ENABLE_WORKLOAD_IDENTITY, ref)
+        return IssuerInfo(cluster_id=ref.resource_id, issuer_url=ISSUER, changed=True)
+
+    @activity.defn(name=BootstrapActivity.READ_ISSUER)
+    async def read_issuer(self, ref: ClusterRef) -> ClusterIssuer:
+        self._enter(BootstrapActivity.READ_ISSUER, ref)
+        return ClusterIssuer(cluster_id=ref.resource_id, issuer_url=ISSUER, location="westus3")
+
+    @activity.defn(name=IdentityActivity.ENSURE_IDENTITY)
+    async def identity(self, ref: IdentityRef) -> IdentityInfo:
+        self._enter(IdentityActivity.ENSURE_IDENTITY, ref)
+        return IdentityInfo(
+            resource_id=ref.resource_id,
+            name=ref.name,
+            client_id=CLIENT_ID,
+            principal_id=PRINCIPAL_ID,
+            tenant_id=TENANT_ID,
+            created=True,
+        )
+
+    @activity.defn(name=IdentityActivity.ENSURE_ROLE_ASSIGNMENT)
+    async def role(self, req: RoleAssignmentRequest) -> RoleAssignmentInfo:
+        self._enter(IdentityActivity.ENSURE_ROLE_ASSIGNMENT, req)
+        if len(self.attempts[IdentityActivity.ENSURE_ROLE_ASSIGNMENT]) <= self.principal_not_found:
+            raise ApplicationError(
+                f"assign role: PrincipalNotFound: Principal {req.principal_id} is not in the directory",
+                type="PrincipalNotFound",
+            )
+        return RoleAssignmentInfo(
+            id=f"{req.scope}/providers/Microsoft.Authorization/roleAssignments/{req.assignment_name}",
+            name=req.assignment_name,
+            scope=req.scope,
+            role_definition_id=req.full_role_definition_id,
+            principal_id=req.principal_id,
+            created=True,
+        )
+
+    @activity.defn(name=IdentityActivity.ENSURE_FEDERATED_CREDENTIAL)
+    async def federate(self, req: FederatedCredentialRequest) -> FederatedCredentialInfo:
+        self._enter(IdentityActivity.ENSURE_FEDERATED_CREDENTIAL, req)
+        return FederatedCredentialInfo(
+            id=f"{req.identity.resource_id}/federatedIdentityCredentials/{req.name}",
+            name=req.name,
+            issuer=req.issuer,
+            subject=req.subject,
+            audiences=req.audiences,
+            changed=True,
+        )
+
+    @activity.defn(name=BootstrapActivity.CHECK_KUBE_TARGET)
+    async def check(self, issuer: ClusterIssuer) -> str:
+        self._enter(BootstrapActivity.CHECK_KUBE_TARGET, issuer)
+        return issuer.issuer_url
+
+    def _applied(self, name: str, setup: ClusterSetup, objects: list[str]) -> AppliedObjects:
+        self._enter(name, setup)
+        return AppliedObjects(applied=objects, created=objects)
+
+    @activity.defn(name=BootstrapActivity.INSTALL_CRD)
+    async def crd(self, setup: ClusterSetup) -> AppliedObjects:
+        return self._applied(
+            BootstrapActivity.INSTALL_CRD, setup, ["CustomResourceDefinition/workspaces.kaito.sh"]
+        )
+
+    @activity.defn(name=BootstrapActivity.APPLY_ACCESS)
+    async def access(self, setup: ClusterSetup) -> AppliedObjects:
+        return self._applied(
+            BootstrapActivity.APPLY_ACCESS, setup, [f"ServiceAccount/{setup.namespace}/kaito-worker"]
+        )
+
+    @activity.defn(name=BootstrapActivity.APPLY_COMPONENTS)
+    async def components(self, setup: ClusterSetup) -> AppliedObjects:
+        return self._applied(
+            BootstrapActivity.APPLY_COMPONENTS, setup, [f"Deployment/{setup.namespace}/kaito-worker"]
+        )
+
+    def activities(self) -> list[Any]:
+        return [
+            self.enable,
+            self.read_issuer,
+            self.identity,
+            self.role,
+            self.federate,
+            self.check,
+            self.crd,
+            self.access,
+            self.components,
+        ]

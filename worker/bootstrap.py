@@ -1,0 +1,87 @@
+"""The bootstrap worker: `python -m worker.bootstrap`.
+
+It serves the cluster-bootstrap workflow on its own task queue (`kaito-bootstrap`) with the operator's
+own credentials: an Azure identity allowed to change the cluster, create identities and assign roles
+(DefaultAzureCredential: AZURE_CLIENT_ID/SECRET/TENANT_ID, or the Azure CLI) and an admin kubeconfig
+(KAITO_KUBECONFIG) for the cluster. The provisioning worker never sees either: it runs on its own queue
+as the managed identity this workflow federates (task queues separate credential domains).
+"""
+
+import asyncio
+import logging
+import signal
+
+from temporalio.worker import Worker
+
+from activities.cluster_setup import ClusterSetupActivities, ComponentDefaults
+from activities.identity import IdentityActivities
+from worker.clients import (
+    authorization,
+    azure_credential,
+    container_service,
+    kubernetes_api,
+    managed_identity,
+)
+from worker.connect import connect
+from worker.settings import BootstrapSettings, TemporalSettings
+from workflows.bootstrap import BootstrapWorkflow
+
+log = logging.getLogger("kaito.worker.bootstrap")
+
+
+def component_defaults(settings: BootstrapSettings) -> ComponentDefaults:
+    return ComponentDefaults(
+        image=settings.component_image,
+        temporal_address=settings.component_temporal_address,
+        temporal_namespace=settings.component_temporal_namespace,
+    )
+
+
+async def run(settings: BootstrapSettings, temporal: TemporalSettings) -> None:
+    client = await connect(temporal)
+    credential = azure_credential(settings)
+    aks = container_service(settings, credential)
+    msi = managed_identity(settings, credential)
+    authz = authorization(settings, credential)
+    kube = kubernetes_api(settings)
+    identities = IdentityActivities(aks, msi, authz)
+    setup = ClusterSetupActivities(kube, component_defaults(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[BootstrapWorkflow],
+        activities=[
+            identities.enable_cluster_workload_identity,
+            identities.read_cluster_issuer,
+            identities.ensure_user_assigned_identity,
+            identities.ensure_role_assignment,
+            identities.ensure_federated_credential,
+            setup.check_kube_target,
+            setup.install_workspace_crd,
+            setup.apply_identity_and_rbac,
+            setup.apply_components,
+        ],
+        graceful_shutdown_timeout=settings.graceful_shutdown,
+    )
+    try:
+        async with worker:
+            log.info("bootstrap worker polling %s on %s", settings.task_queue, temporal.address)
+            await stop.wait()
+    finally:
+        for azure in (aks, msi, authz):
+            await azure.close()
+        await credential.close()
+        kube.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run(BootstrapSettings(), TemporalSettings()))
+
+
+if __name__ == "__main__":
+    main()
