@@ -64,12 +64,20 @@ class Stack:
         done = self.kubectl("get", "workspace", name, "-o", "json", check=False)
         return json.loads(done.stdout) if done.returncode == 0 else None
 
-    def azure(self, path: str) -> Any:
+    def azure(self, path: str, patch: dict[str, Any] | None = None) -> Any:
+        """GET (or PATCH with a JSON body) one of the emulator's /_emulator control endpoints."""
         context = ssl.create_default_context(cafile=str(self.endpoints["azureCA"]))
-        with urllib.request.urlopen(
-            f"{self.endpoints['azure']}{path}", context=context, timeout=30
-        ) as response:
+        url = f"{self.endpoints['azure']}{path}"
+        request = urllib.request.Request(url)
+        if patch is not None:
+            headers = {"Content-Type": "application/json"}
+            request = urllib.request.Request(url, json.dumps(patch).encode(), headers, method="PATCH")
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
             return json.loads(response.read())
+
+    def phase(self, name: str) -> str | None:
+        shown = self.kaitoctl("workspace", "get", name, "-o", "json", check=False)
+        return str(json.loads(shown.stdout)["phase"]) if shown.returncode == 0 else None
 
     def gpu_pools(self) -> list[dict[str, Any]]:
         return [p for p in self.azure("/_emulator/agentpools")["value"] if p["mode"] == "User"]
