@@ -1,9 +1,13 @@
 """The local cloud: every endpoint the product talks to, on 127.0.0.1, started in dependency order.
 
 Temporal dev server (UI included) → pod network → Kubernetes control plane (its apiserver reaching pods
-through the pod network) → Workspace CRD → Azure emulator (trusting the apiserver's OIDC issuer) →
-GPU-node bridge and inference stand-ins → the provisioning worker and the controllers, as the separate
-processes they are in production. Only endpoints and credentials tell the worker it is not on Azure.
+through the pod network) → Azure emulator (trusting the apiserver's OIDC issuer) → GPU-node bridge and
+inference stand-ins → the cluster bootstrap: the bootstrap worker (the operator's credential, its own task
+queue) runs the bootstrap workflow, which enables workload identity, creates and federates the worker's
+managed identity and installs the CRD, RBAC and service accounts → the worker's service-account token
+(TokenRequest, refreshed like a projected volume) → the provisioning worker, holding only that workload
+identity, and the controllers, as the separate processes they are in production. Only endpoints and
+credentials tell the worker it is not on Azure.
 
 `python -m localcloud.stack --state-dir DIR` runs it until SIGTERM (what `kaitoctl dev up` starts in
 the background); tests use `LocalCloud` as an async context manager.
@@ -22,6 +26,8 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -33,20 +39,32 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 
 from localcloud.azure.config import EmulatorConfig, OperationDurations
 from localcloud.azure.launcher import AzureEmulatorProcess
+from localcloud.bootstrap import (
+    TOKEN_FILE_NAME,
+    clean_env,
+    local_request,
+    operator_env,
+    run_bootstrap,
+    workload_identity_env,
+)
 from localcloud.controlplane import ControlPlane
 from localcloud.gpu_bridge import GpuNodeBridge
 from localcloud.pod_network import PodNetwork, egress_selector_config
 from localcloud.ports import free_port
+from localcloud.projected_token import ProjectedServiceAccountToken
 from localcloud.standins import StandInManager
 from localcloud.temporal_server import TemporalDevServer
+from worker.connect import connect
+from worker.settings import TemporalSettings
+from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
 from workflows.contracts import TASK_QUEUE
 
 log = logging.getLogger("kaito.localcloud")
 REPO = Path(__file__).resolve().parent.parent
-CRD = REPO / "deploy" / "crds" / "workspace.kaito.sh.yaml"
 DEMO_BOOT_SECONDS = 3.0
 REALISTIC_BOOT_SECONDS = 240.0
 
@@ -85,6 +103,10 @@ class LocalCloud:
         self.kube: ApiClient | None = None
         self.bridge: GpuNodeBridge | None = None
         self.standins: StandInManager | None = None
+        self.bootstrap_request: BootstrapRequest | None = None
+        self.bootstrap_result: BootstrapResult | None = None
+        self.worker_token: ProjectedServiceAccountToken | None = None
+        self.timings: dict[str, float] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._socket_dir: Path | None = None
@@ -102,6 +124,8 @@ class LocalCloud:
         return self
 
     async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         await self.temporal.start()
         # A Unix socket path must stay under ~108 bytes, so it lives in a short private directory.
         self._socket_dir = Path(tempfile.mkdtemp(prefix="kaito-pods-"))
@@ -113,7 +137,6 @@ class LocalCloud:
             extra_args={"kube-apiserver": [f"--egress-selector-config-file={egress}"]},
         )
         await asyncio.to_thread(self.control_plane.start)
-        await asyncio.to_thread(self.control_plane.kubectl, "apply", "--server-side", "-f", str(CRD))
         self.kube = kube_config.new_client_from_config(config_file=str(self.control_plane.kubeconfig))
 
         self.azure = AzureEmulatorProcess(self._emulator_config(), log_file=self.logs / "azure.log")
@@ -126,14 +149,63 @@ class LocalCloud:
         )
         self.standins = StandInManager(self.kube, self.pod_network)
         self._tasks = [asyncio.create_task(self.bridge.run()), asyncio.create_task(self.standins.run())]
+        self.timings["infrastructure"] = loop.time() - began
+
+        await self._bootstrap()
+        assert self.bootstrap_result is not None and self.bootstrap_request is not None
+        self.worker_token = ProjectedServiceAccountToken(
+            self.kube,
+            self.bootstrap_request.namespace,
+            self.bootstrap_request.worker_service_account,
+            self.state_dir / "worker-identity" / TOKEN_FILE_NAME,
+        )
+        await self.worker_token.refresh()
+        self._tasks.append(asyncio.create_task(self.worker_token.run()))
+
         if self.options.with_worker:
             self._spawn("worker", [sys.executable, "-m", "worker"], self.worker_env())
         if self.options.with_controllers:
             self._spawn("controllers", [sys.executable, "-m", "controllers"], self.controller_env())
         if self.options.with_worker:
-            await self._until_ready("worker", self._worker_polling)
+            await self._until_ready("worker", partial(self._polling, "worker", TASK_QUEUE))
         if self.options.with_controllers:
             await self._until_ready("controllers", self._controllers_live)
+        self.timings["total"] = loop.time() - began
+
+    async def _bootstrap(self) -> None:
+        """The bootstrap worker (operator credential) runs the bootstrap workflow through Temporal."""
+        assert self.azure is not None
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        self._spawn(
+            "bootstrap-worker", [sys.executable, "-m", "worker.bootstrap"], self.bootstrap_worker_env()
+        )
+        await self._until_ready(
+            "bootstrap-worker", partial(self._polling, "bootstrap-worker", BOOTSTRAP_TASK_QUEUE)
+        )
+        self.bootstrap_request = local_request(self.azure.config)
+        client = await connect(TemporalSettings(address=self.temporal.address))
+        # A stack that died mid-bootstrap may have left a run behind: this start replaces it.
+        self.bootstrap_result = await run_bootstrap(
+            client,
+            self.bootstrap_request,
+            timeout=timedelta(minutes=15 if self.options.realistic else 5),
+            conflict=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
+        )
+        self.timings["bootstrap"] = loop.time() - began
+        log.info(
+            "bootstrap done in %.1fs: identity %s federated with %s (issuer %s); azure changed: %s",
+            self.timings["bootstrap"], self.bootstrap_result.client_id, self.bootstrap_result.subject,
+            self.bootstrap_result.issuer_url, self.bootstrap_result.azure_changed or "nothing",
+        )  # fmt: skip
+
+    async def restart_worker(self) -> None:
+        """Stop the provisioning worker by PID and start a fresh one (a pod restart: no cached token)."""
+        process = self.processes.pop("worker", None)
+        if process is not None:
+            await _stop_process(process)
+        self._spawn("worker", [sys.executable, "-m", "worker"], self.worker_env())
+        await self._until_ready("worker", partial(self._polling, "worker", TASK_QUEUE))
 
     async def _until_ready(
         self, name: str, probe: Callable[[], Awaitable[bool]], timeout: float = 90.0
@@ -152,17 +224,19 @@ class LocalCloud:
                 )
             await asyncio.sleep(0.2)
 
-    async def _worker_polling(self) -> bool:
-        """True once a worker polls the provisioning task queue."""
+    async def _polling(self, name: str, task_queue: str) -> bool:
+        """True once the process `name` itself polls `task_queue` (pollers are named `<pid>@<host>`, so a
+        poller left over from a process that was replaced does not count)."""
         client = await Client.connect(self.temporal.address)
         described = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace="default",
-                task_queue=TaskQueue(name=TASK_QUEUE),
+                task_queue=TaskQueue(name=task_queue),
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             )
         )
-        return bool(described.pollers)
+        pid = self.processes[name].pid
+        return any(poller.identity.startswith(f"{pid}@") for poller in described.pollers)
 
     async def _controllers_live(self) -> bool:
         try:
@@ -194,27 +268,24 @@ class LocalCloud:
             )
 
     def _base_env(self) -> dict[str, str]:
-        return {**os.environ, "KAITO_TEMPORAL_ADDRESS": self.temporal.address, "PYTHONUNBUFFERED": "1"}
+        return {**clean_env(), "KAITO_TEMPORAL_ADDRESS": self.temporal.address, "PYTHONUNBUFFERED": "1"}
+
+    def bootstrap_worker_env(self) -> dict[str, str]:
+        """The bootstrap worker's: the operator's client secret and the admin kubeconfig."""
+        assert self.azure is not None and self.control_plane is not None
+        return operator_env(self.azure, self.temporal.address, self.control_plane.kubeconfig)
 
     def worker_env(self) -> dict[str, str]:
-        """The provisioning worker's endpoints and credential (the operator's secret, for now)."""
+        """The provisioning worker's: endpoints and the workload identity only — no secret."""
         assert self.azure is not None and self.control_plane is not None
-        config = self.azure.config
-        env = {
-            **self._base_env(),
-            "KAITO_SUBSCRIPTION_ID": config.subscription_id,
-            "KAITO_RESOURCE_GROUP": config.clusters[0].resource_group,
-            "KAITO_CLUSTER_NAME": config.clusters[0].name,
-            "KAITO_LOCATION": config.location,
-            "KAITO_ARM_ENDPOINT": self.azure.base_url,
-            "KAITO_AZURE_AUTHORITY": self.azure.base_url,
-            "KAITO_AZURE_CA_BUNDLE": str(self.azure.ca_file),
-            "KAITO_KUBECONFIG": str(self.control_plane.kubeconfig),
-            "AZURE_TENANT_ID": config.tenant_id,
-            "AZURE_CLIENT_ID": config.operator_client_id,
-            "AZURE_CLIENT_SECRET": config.operator_client_secret,
-            "KAITO_GRACEFUL_SHUTDOWN": "PT5S",
-        }
+        assert self.bootstrap_result is not None and self.worker_token is not None
+        env = workload_identity_env(
+            self.azure,
+            self.temporal.address,
+            self.control_plane.kubeconfig,
+            self.bootstrap_result,
+            self.worker_token.path,
+        )
         if self.options.node_ready_timeout_seconds:
             env["KAITO_NODE_READY_TIMEOUT"] = f"PT{self.options.node_ready_timeout_seconds}S"
         return env
@@ -229,7 +300,7 @@ class LocalCloud:
 
     async def stop(self) -> None:
         """Stop everything by PID, consumers before what they consume."""
-        for name in ("controllers", "worker"):
+        for name in ("controllers", "worker", "bootstrap-worker"):
             process = self.processes.pop(name, None)
             if process is not None:
                 await _stop_process(process)
@@ -278,12 +349,28 @@ class LocalCloud:
             "azureCA": str(self.azure.ca_file),
             "bootDelaySeconds": self.options.effective_boot_delay,
             "logs": str(self.logs),
+            "bootstrap": self._bootstrap_summary(),
+            "startupSeconds": {name: round(value, 1) for name, value in self.timings.items()},
             "pids": {
                 "temporal": self.temporal.process.pid if self.temporal.process else None,
                 **self.control_plane.pids,
                 "azure": self.azure.pid,
                 **{name: p.pid for name, p in self.processes.items()},
             },
+        }
+
+    def _bootstrap_summary(self) -> dict[str, Any] | None:
+        if self.bootstrap_request is None or self.bootstrap_result is None:
+            return None
+        return {
+            "workflowId": self.bootstrap_request.workflow_id,
+            "taskQueue": BOOTSTRAP_TASK_QUEUE,
+            "request": self.bootstrap_request.model_dump(mode="json"),
+            "clientId": self.bootstrap_result.client_id,
+            "principalId": self.bootstrap_result.principal_id,
+            "issuer": self.bootstrap_result.issuer_url,
+            "subject": self.bootstrap_result.subject,
+            "workerTokenFile": str(self.worker_token.path) if self.worker_token else None,
         }
 
 

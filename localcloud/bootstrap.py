@@ -1,0 +1,124 @@
+"""The cluster bootstrap in the local cloud: who holds which credential, and running the workflow.
+
+Two credential domains, as on AKS:
+* the bootstrap worker (`python -m worker.bootstrap`) gets the operator's client secret and the admin
+  kubeconfig — what a person running `az` and `kubectl` has;
+* the provisioning worker (`python -m worker`) gets only what the AKS workload-identity webhook injects
+  (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST) plus endpoints;
+  the token file is kept fresh by `localcloud.projected_token`, as the kubelet would.
+Inherited AZURE_* variables are dropped from both, so nothing leaks from the caller's shell.
+"""
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+
+from localcloud.azure.config import EmulatorConfig
+from localcloud.azure.launcher import AzureEmulatorProcess
+from workflows.bootstrap import BootstrapWorkflow
+from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
+
+TOKEN_FILE_NAME = "azure-identity-token"  # the webhook's file name under /var/run/secrets/azure/tokens
+
+
+def clean_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without any Azure credential variables."""
+    source = os.environ if base is None else base
+    return {k: v for k, v in source.items() if not k.startswith("AZURE_")}
+
+
+def endpoints_env(azure: AzureEmulatorProcess, temporal_address: str, kubeconfig: Path) -> dict[str, str]:
+    """Where ARM, Entra (the CA to trust), Temporal and the cluster are: no credentials."""
+    config = azure.config
+    cluster = config.clusters[0]
+    return {
+        "KAITO_TEMPORAL_ADDRESS": temporal_address,
+        "KAITO_SUBSCRIPTION_ID": config.subscription_id,
+        "KAITO_RESOURCE_GROUP": cluster.resource_group,
+        "KAITO_CLUSTER_NAME": cluster.name,
+        "KAITO_LOCATION": config.location,
+        "KAITO_ARM_ENDPOINT": azure.base_url,
+        "KAITO_AZURE_CA_BUNDLE": str(azure.ca_file),
+        "KAITO_KUBECONFIG": str(kubeconfig),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def operator_env(
+    azure: AzureEmulatorProcess,
+    temporal_address: str,
+    kubeconfig: Path,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The bootstrap worker's: the operator's client secret (Owner of the subscription), admin kubeconfig."""
+    config = azure.config
+    return {
+        **clean_env(base),
+        **endpoints_env(azure, temporal_address, kubeconfig),
+        "KAITO_AZURE_AUTHORITY": azure.base_url,
+        "AZURE_TENANT_ID": config.tenant_id,
+        "AZURE_CLIENT_ID": config.operator_client_id,
+        "AZURE_CLIENT_SECRET": config.operator_client_secret,
+        # Were the in-cluster components running, they would reach this same Temporal.
+        "KAITO_COMPONENT_TEMPORAL_ADDRESS": temporal_address,
+        "KAITO_GRACEFUL_SHUTDOWN": "PT5S",
+    }
+
+
+def workload_identity_env(
+    azure: AzureEmulatorProcess,
+    temporal_address: str,
+    kubeconfig: Path,
+    result: BootstrapResult,
+    token_file: Path,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The provisioning worker's: exactly the webhook's four variables, and endpoints."""
+    return {
+        **clean_env(base),
+        **endpoints_env(azure, temporal_address, kubeconfig),
+        "AZURE_CLIENT_ID": result.client_id,
+        "AZURE_TENANT_ID": result.tenant_id,
+        "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
+        "AZURE_AUTHORITY_HOST": azure.base_url,
+        "KAITO_GRACEFUL_SHUTDOWN": "PT5S",
+    }
+
+
+def local_request(config: EmulatorConfig, **overrides: object) -> BootstrapRequest:
+    """The local cloud's bootstrap: its one cluster; no Deployment replicas, because the local cloud runs
+    the same worker and controllers as host processes (with the same service-account identity)."""
+    cluster = config.clusters[0]
+    fields: dict[str, object] = {
+        "subscription_id": config.subscription_id,
+        "resource_group": cluster.resource_group,
+        "cluster_name": cluster.name,
+        "worker_replicas": 0,
+        "controller_replicas": 0,
+    }
+    fields.update(overrides)
+    return BootstrapRequest.model_validate(fields)
+
+
+async def run_bootstrap(
+    client: Client,
+    request: BootstrapRequest,
+    *,
+    timeout: timedelta = timedelta(minutes=10),
+    conflict: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.USE_EXISTING,
+) -> BootstrapResult:
+    """Start (or join) the cluster's bootstrap workflow and return its result (pydantic converter)."""
+    handle = await client.start_workflow(
+        BootstrapWorkflow.run,
+        request,
+        id=request.workflow_id,
+        task_queue=BOOTSTRAP_TASK_QUEUE,
+        id_conflict_policy=conflict,
+        execution_timeout=timeout,
+        static_summary=f"Bootstrap cluster {request.cluster_name} for kaito-temporal",
+    )
+    return await handle.result()
