@@ -389,13 +389,12 @@ class WorkspaceWorkflow:
         hours, dollars = self._ongoing_savings()
         self._carried.gpu_hours_saved += hours
         self._carried.usd_saved += dollars
-        suspended, self._carried.suspended = self._carried.suspended, None
+        self._carried.suspended = None
         await self._enter(Phase.RESUMING, "scaling the GPU pool back up")
         try:
             await self._bring_up()
         except ApplicationError as failure:
-            assert suspended is not None
-            await self._back_to_zero(suspended, failure)
+            await self._back_to_zero(failure)
             self._resume_requested = False
             return False
         self._conditions.set(cond.SUSPENDED, cond.FALSE, "Resumed", "serving again", workflow.now())
@@ -403,7 +402,7 @@ class WorkspaceWorkflow:
         await self._write_status()
         return True
 
-    async def _back_to_zero(self, suspended: SuspendedState, failure: ApplicationError) -> None:
+    async def _back_to_zero(self, failure: ApplicationError) -> None:
         """A failed resume must not leave GPUs running: scale back to zero and say why."""
         plan = self._plan
         assert plan is not None

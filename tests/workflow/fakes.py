@@ -52,6 +52,7 @@ class FakeCloud:
     """
 
     pool_failures: int = 0
+    pool_refused_on_call: int | None = None  # this ensure call fails for good (say, quota)
     ready_nodes: int = 0
     ready_replicas: int = 0
     auto: bool = False
@@ -114,6 +115,10 @@ class FakeCloud:
         attempt = self._count(ActivityName.ENSURE_AGENT_POOL)
         if attempt <= self.pool_failures:
             raise ApplicationError(f"injected 503 on attempt {attempt}", type="ServiceUnavailable")
+        if attempt == self.pool_refused_on_call:
+            raise ApplicationError(
+                "QuotaExceeded: no NCSv3 cores left", type="QuotaExceeded", non_retryable=True
+            )
         self._set_pool(plan, plan.node_count)
         return AgentPoolState(
             name=plan.agent_pool,

@@ -200,3 +200,20 @@ async def test_delete_in_any_phase_removes_what_exists_and_completes(
     assert (ActivityName.DELETE_AGENT_POOL in cloud.calls) == pool
     assert (ActivityName.DELETE_INFERENCE in cloud.calls) == workload
     assert (ActivityName.DELETE_OBJECT in cloud.calls) == obj
+
+
+async def test_a_resume_that_fails_leaves_the_workspace_suspended_and_says_why(
+    env: WorkflowEnvironment,
+) -> None:
+    cloud = FakeCloud(auto=True, pool_refused_on_call=2)
+    async with running_worker(env.client, cloud) as tq:
+        handle = await start_workspace(env, tq, "no-quota")
+        await wait_for_phase(handle, Phase.READY)
+        await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="idle"))
+        await wait_for_phase(handle, Phase.SUSPENDED)
+        status = await resume(handle)
+        assert status.phase == Phase.SUSPENDED and "QuotaExceeded" in status.message
+        assert cloud.pool_counts[-1] == ("no-quota", 0), "no GPU left running after the failed resume"
+        assert ActivityName.DELETE_AGENT_POOL not in cloud.calls, "nothing deleted: the spec is remembered"
+        await handle.signal(SignalName.DELETE)
+        assert (await handle.result()).phase == Phase.DELETED
