@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, 
 from temporalio.service import RPCError
 
 from activities.planning import build_plan
+from kaitoctl.bootstrap import bootstrap
 from kaitoctl.chat import ChatError, ask
 from kaitoctl.context import kubeconfig, temporal_settings
 from kaitoctl.dev import dev_app
@@ -39,6 +40,7 @@ workspace_app = typer.Typer(help="KAITO Workspaces: validate, apply, get, delete
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(dev_app, name="dev")
 app.add_typer(schedule_app, name="schedule")
+app.command("bootstrap")(bootstrap)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
