@@ -18,9 +18,11 @@ from worker.connect import connect
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = handlers.FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kaito.sh")
+    # Not "kaito.sh": kopf ignores changes to annotations under its own prefix, and users' kaito.sh/resume
+    # (and the scale-to-zero annotations) must count as changes.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="controller.kaito.sh")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="kaito.sh", key="last-handled-configuration"
+        prefix="controller.kaito.sh", key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 60

@@ -16,10 +16,16 @@ pytestmark = pytest.mark.controlplane
 def test_aks_gpu_node_becomes_ready(core: Any, api_client: Any) -> None:
     core.create_node(aks_gpu_node("aks-gpunc12-10000000-vmss000000", workspace="workspace-falcon-7b"))
     try:
+        # Ready, and the node lifecycle controller has lifted its not-ready taint (it does so shortly after).
         node = wait_for(
-            lambda: (n := core.read_node("aks-gpunc12-10000000-vmss000000")) and is_ready(n) and n,
+            lambda: (
+                (n := core.read_node("aks-gpunc12-10000000-vmss000000"))
+                and is_ready(n)
+                and not any(t.key == "node.kubernetes.io/not-ready" for t in n.spec.taints or [])
+                and n
+            ),
             timeout=60,
-            what="node Ready",
+            what="node Ready and schedulable",
         )
         assert node.status.capacity["nvidia.com/gpu"] == "2"
         assert node.status.allocatable["nvidia.com/gpu"] == "2"

@@ -75,6 +75,12 @@ class Stack:
         with urllib.request.urlopen(request, context=context, timeout=30) as response:
             return json.loads(response.read())
 
+    def explain(self, name: str) -> str:
+        """What a user would look at when a workspace is stuck: the workflow's view and the cluster's."""
+        status = self.kaitoctl("workspace", "get", name, "-o", "json", check=False)
+        objects = self.kubectl("get", "workspace,statefulset,pods,nodes", "-A", "-o", "wide", check=False)
+        return f"workflow status:\n{status.stdout or status.stderr}\ncluster:\n{objects.stdout}"
+
     def phase(self, name: str) -> str | None:
         shown = self.kaitoctl("workspace", "get", name, "-o", "json", check=False)
         return str(json.loads(shown.stdout)["phase"]) if shown.returncode == 0 else None
@@ -87,15 +93,18 @@ class Stack:
         return list(answer["requests"] if isinstance(answer, dict) else answer)
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+def wait_for(
+    check: Callable[[], Any], what: str, timeout: float = 120.0, explain: Callable[[], str] | None = None
+) -> Any:
+    """Poll `check` until it returns something truthy; at the deadline fail naming `what` and `explain()`."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+            context = f"\n{explain()}" if explain else ""
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{context}")
         time.sleep(0.5)
 
 

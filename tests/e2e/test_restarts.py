@@ -39,7 +39,10 @@ def test_workspace_applied_while_controllers_are_down_is_provisioned_when_they_r
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: ready(stack, "while-down"), "while-down to be Ready after the restart", timeout=180)
+        wait_for(
+            lambda: ready(stack, "while-down"), "while-down to be Ready after the restart", timeout=180,
+            explain=lambda: stack.explain("while-down"),
+        )  # fmt: skip
         stack.kubectl("delete", "workspace", "while-down", "--timeout=120s")
         wait_for(lambda: gone(stack, "while-down"), "everything of while-down to be gone")
     finally:

@@ -74,7 +74,10 @@ def test_idle_workspace_is_suspended_by_the_schedule_and_resumed_by_annotation(
 
         stack.temporal("schedule", "toggle", "--schedule-id", "scale-to-zero", "--pause", "--reason", "test")
         stack.kubectl("annotate", "workspace", "sleepy", "kaito.sh/resume=now")
-        wait_for(lambda: state(stack, "sleepy") == "Ready", "sleepy to be Ready again", timeout=120)
+        wait_for(
+            lambda: state(stack, "sleepy") == "Ready", "sleepy to be Ready again", timeout=120,
+            explain=lambda: stack.explain("sleepy"),
+        )  # fmt: skip
         assert pool(stack, "sleepy")["count"] == 1  # type: ignore[index]
         assert "stand-in" in stack.kaitoctl("workspace", "chat", "sleepy", "back?").stdout
         annotations = (stack.workspace("sleepy") or {})["metadata"].get("annotations", {})

@@ -61,7 +61,12 @@ def test_example_goes_from_kubectl_apply_to_an_answer_and_back_to_nothing(
 ) -> None:
     name = load_example(manifest)["metadata"]["name"]  # type: ignore[index]
     stack.kubectl("apply", "-f", str(ROOT / "examples" / manifest))
-    workspace = wait_for(lambda: ready(stack, name), f"{name} WorkspaceSucceeded=True", timeout=180)
+    workspace = wait_for(
+        lambda: ready(stack, name),
+        f"{name} WorkspaceSucceeded=True",
+        timeout=180,
+        explain=lambda: stack.explain(name),
+    )
 
     row = printed_columns(stack.kubectl("get", "workspace", name).stdout)
     for column in ("INSTANCE", "RESOURCEREADY", "INFERENCEREADY", "JOBSTARTED", "WORKSPACESUCCEEDED", "AGE"):
