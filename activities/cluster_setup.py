@@ -10,7 +10,8 @@ What is installed:
   identity's client and tenant ids for the AKS workload-identity webhook, and the controllers', which
   never talks to Azure;
 * least-privilege RBAC — the worker: Workspaces (create, delete, status), StatefulSets (+ scale),
-  Services (+ the service proxy for health checks and metrics), Pods read, Events, Nodes read; the
+  Services (+ the service proxy for health checks), Pods read (+ the pod proxy for /metrics), Events,
+  Nodes and all Workspaces read; the
   controllers: Workspaces watch and patch (finalizer, annotations), Nodes and StatefulSets watch, Events.
   No leases: kopf runs standalone and Temporal workers need no leader election;
 * the worker and controller Deployments; worker pods carry `azure.workload.identity/use: "true"`, so the
@@ -55,7 +56,7 @@ CRD_NAME = f"{PLURAL}.{API_GROUP}"
 PART_OF = {"app.kubernetes.io/part-of": "kaito-temporal", "app.kubernetes.io/managed-by": FIELD_MANAGER}
 WORKER = "kaito-worker"
 CONTROLLER = "kaito-controller"
-WORKER_NODES = "kaito-worker-nodes"
+WORKER_CLUSTER = "kaito-worker-cluster"
 CONTROLLER_PROBE_PORT = 8080
 T = TypeVar("T")
 
@@ -136,21 +137,24 @@ def worker_role() -> dict[str, Any]:
             ),
             _rule(["apps"], ["statefulsets/scale"], ["get", "patch", "update"]),
             _rule([""], ["services"], ["get", "list", "create", "patch", "update", "delete"]),
-            # Health checks and metrics go through the apiserver's service proxy (GET and POST).
+            # Health checks go through the apiserver's service proxy (GET and POST); the scale-to-zero
+            # sweep reads each inference pod's /metrics through the pod proxy (GET).
             _rule([""], ["services/proxy"], ["get", "create"]),
-            _rule([""], ["pods"], ["get", "list", "watch"]),
+            _rule([""], ["pods"], READ),
+            _rule([""], ["pods/proxy"], ["get"]),
             EVENTS_RULE,
         ],
     }
 
 
-def worker_nodes_role() -> dict[str, Any]:
-    """Nodes are cluster-scoped: the worker counts the Ready GPU nodes of a workspace."""
+def worker_cluster_role() -> dict[str, Any]:
+    """Always cluster-wide, read only: Nodes (the Ready GPU nodes of a workspace) and the list of all
+    Workspaces (the scale-to-zero sweep looks at every one)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
-        "metadata": _meta(WORKER_NODES),
-        "rules": [_rule([""], ["nodes"], ["get", "list", "watch"])],
+        "metadata": _meta(WORKER_CLUSTER),
+        "rules": [_rule([""], ["nodes"], READ), _rule([API_GROUP], [PLURAL], READ)],
     }
 
 
@@ -198,7 +202,7 @@ def bindings(setup: ClusterSetup) -> list[dict[str, Any]]:
     """The worker's namespaced rights cluster-wide, or only in `workspace_namespaces` when given."""
     worker = _subject(setup, setup.worker_service_account)
     out = [
-        _cluster_binding(WORKER_NODES, WORKER_NODES, worker),
+        _cluster_binding(WORKER_CLUSTER, WORKER_CLUSTER, worker),
         _cluster_binding(CONTROLLER, CONTROLLER, _subject(setup, setup.controller_service_account)),
     ]
     if setup.workspace_namespaces is None:
@@ -215,7 +219,7 @@ def access_manifests(setup: ClusterSetup) -> list[dict[str, Any]]:
         worker_service_account(setup),
         controller_service_account(setup),
         worker_role(),
-        worker_nodes_role(),
+        worker_cluster_role(),
         controller_role(),
         *bindings(setup),
     ]

@@ -154,6 +154,8 @@ async def test_both_doors_create_once_then_change_nothing(
             control_plane, "kaito-worker", "create", "services", "--subresource=proxy", "-n", "default"
         )
         assert can(control_plane, "kaito-worker", "list", "nodes")
+        assert can(control_plane, "kaito-worker", "get", "pods", "--subresource=proxy", "-n", "default")
+        assert can(control_plane, "kaito-worker", "list", "workspaces.kaito.sh", "--all-namespaces")
         assert not can(control_plane, "kaito-worker", "get", "secrets", "-n", "default")
         assert not can(control_plane, "kaito-worker", "delete", "nodes")
         assert not can(control_plane, "kaito-worker", "create", "pods", "-n", "default")

@@ -14,6 +14,7 @@ from activities.cluster_setup import (
     controller_deployment,
     controller_role,
     object_name,
+    worker_cluster_role,
     worker_deployment,
     worker_role,
     worker_service_account,
@@ -84,8 +85,14 @@ def test_worker_rights_are_what_the_provisioning_activities_use_and_no_more() ->
     assert rules["apps/statefulsets/scale"] == {"get", "patch", "update"}
     assert rules["/services/proxy"] == {"get", "create"}
     assert rules["/pods"] == {"get", "list", "watch"}, "pods are read, never written"
-    assert "/secrets" not in rules and "/nodes" not in rules, "nodes come from their own cluster role"
+    assert rules["/pods/proxy"] == {"get"}, "the sweep reads /metrics, nothing else"
+    assert "/secrets" not in rules and "/nodes" not in rules, "nodes come from the cluster-wide role"
     assert not any("*" in verbs for verbs in rules.values()), "no wildcards"
+
+
+def test_cluster_wide_worker_rights_are_read_only() -> None:
+    rules = rules_by_resource(worker_cluster_role())
+    assert rules == {"/nodes": {"get", "list", "watch"}, "kaito.sh/workspaces": {"get", "list", "watch"}}
 
 
 def test_controller_only_watches_and_patches() -> None:
@@ -100,7 +107,7 @@ def test_worker_rights_cluster_wide_or_only_in_workspace_namespaces() -> None:
     wide = {object_name(b) for b in bindings(SETUP)}
     assert wide == {
         "ClusterRoleBinding/kaito-worker",
-        "ClusterRoleBinding/kaito-worker-nodes",
+        "ClusterRoleBinding/kaito-worker-cluster",
         "ClusterRoleBinding/kaito-controller",
     }
     narrow = bindings(SETUP.model_copy(update={"workspace_namespaces": ["team-a", "team-b"]}))
