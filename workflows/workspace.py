@@ -526,7 +526,15 @@ class WorkspaceWorkflow:
                 cond.INFERENCE_READY, cond.FALSE, "WorkspaceInferenceStatusFailed", str(failure), now
             )
         self._state = cond.STATE_FAILED
-        await self._remove_resources()
+        self._message = f"failed while {failed_in.value}: {failure}"
+        await self._write_status()  # the cause reaches kubectl even when the cleanup below cannot run
+        try:
+            await self._remove_resources()
+        except ApplicationError as cleanup:
+            # Same cause as the failure (a refused credential, say): the workflow's failure names the
+            # original error, and the status says what may be left.
+            workflow.logger.warning("cleanup after the failure did not finish: %s", cleanup)
+            failure = ApplicationError(f"{failure}; cleanup did not finish: {cleanup}", type=failure.type)
         await self._enter(Phase.FAILED, f"failed while {failed_in.value}: {failure}")
 
     async def _teardown(self) -> WorkspaceResult:

@@ -53,6 +53,7 @@ class FakeCloud:
 
     pool_failures: int = 0
     pool_refused_on_call: int | None = None  # this ensure call fails for good (say, quota)
+    delete_refused: bool = False  # deleting the pool fails for good (say, a refused credential)
     ready_nodes: int = 0
     ready_replicas: int = 0
     auto: bool = False
@@ -130,6 +131,10 @@ class FakeCloud:
     @activity.defn(name=ActivityName.DELETE_AGENT_POOL)
     async def delete_agent_pool(self, plan: ProvisioningPlan) -> None:
         self._count(ActivityName.DELETE_AGENT_POOL)
+        if self.delete_refused:
+            raise ApplicationError(
+                "CredentialRefused: AADSTS70021", type="CredentialRefused", non_retryable=True
+            )
         self._set_pool(plan, 0)
 
     @activity.defn(name=ActivityName.COUNT_READY_NODES)

@@ -220,3 +220,20 @@ async def test_immutable_change_is_refused_and_serving_continues(
     assert status.phase == Phase.READY and status.instance_type == "Standard_NC12s_v3"
     assert "resource.instanceType: immutable" in status.message
     assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 1
+
+
+async def test_failure_reaches_the_status_even_when_the_cleanup_fails_too(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
+    cloud.delete_refused = True
+    async with running_worker(env.client, cloud) as tq:
+        handle = await start(env, tq)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        status = await query_status(handle)
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "DeadlineExceeded", "the original cause"
+    assert status.phase == Phase.FAILED and "cleanup did not finish" in status.message
+    written = next(c for c in cloud.statuses[-1].conditions if c.type == cond.WORKSPACE_SUCCEEDED)
+    assert written.status == cond.FALSE and written.reason == "DeadlineExceeded"
+    assert any(s.state == cond.STATE_FAILED for s in cloud.statuses)
