@@ -564,7 +564,17 @@ class ControlPlane:
         return True
 
     def _allow_anonymous_oidc_discovery(self) -> None:
-        """Bind system:service-account-issuer-discovery to unauthenticated users (as AKS does)."""
+        """Bind system:service-account-issuer-discovery to unauthenticated users (as AKS does).
+
+        A restart on a kept work dir finds the binding in etcd already (409): that is the desired state.
+        """
+        try:
+            self._create_discovery_binding()
+        except urllib.error.HTTPError as err:
+            if err.code != 409:
+                raise
+
+    def _create_discovery_binding(self) -> None:
         self.request(
             "POST",
             "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",

@@ -63,3 +63,9 @@ def test_up_reuses_status_reports_and_down_stops_everything(tmp_path: Path) -> N
     assert not alive(int(stack["pid"]))
     after = kaitoctl(tmp_path, "dev", "status")
     assert after.returncode == 1 and "not running" in after.stdout
+
+    again = kaitoctl(tmp_path, "dev", "up", "--temporal-port", "0", "--ui-port", "0")
+    try:
+        assert again.returncode == 0, f"a second up on the kept state works:\n{again.stderr}"
+    finally:
+        assert kaitoctl(tmp_path, "dev", "down").returncode == 0
