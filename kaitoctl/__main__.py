@@ -1,3 +1,3 @@
-from kaitoctl.main import app
+from kaitoctl.main import run
 
-app()
+run()

@@ -1,6 +1,8 @@
 """`kaitoctl`: validate, apply and inspect KAITO Workspaces run as Temporal workflows."""
 
 import asyncio
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -256,3 +258,16 @@ async def _statuses() -> list[WorkspaceStatus]:
             continue  # ended between the listing and the query
         statuses.append(status)
     return sorted(statuses, key=lambda s: (s.namespace, s.name))
+
+
+def run() -> None:
+    """The console entry point. Exits with os._exit after flushing: a short-lived Temporal client can
+    otherwise abort in interpreter teardown (PyGILState_Release, sdk-python #300) after its work is done."""
+    code = 0
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

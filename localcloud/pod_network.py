@@ -27,8 +27,11 @@ class PodNetwork:
     def add_route(self, pod: Address, target: Address) -> None:
         self._routes[pod] = target
 
-    def remove_route(self, pod: Address) -> None:
-        self._routes.pop(pod, None)
+    def remove_route(self, pod: Address, target: Address | None = None) -> None:
+        """Forget a pod's route; with `target`, only while it still leads there (kwok reuses pod IPs,
+        so a late-retired pod must not take the route of the new pod that got its IP)."""
+        if target is None or self._routes.get(pod) == target:
+            self._routes.pop(pod, None)
 
     def routes(self) -> dict[Address, Address]:
         return dict(self._routes)

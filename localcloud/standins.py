@@ -101,7 +101,7 @@ class StandInManager:
 
     async def _retire(self, key: str) -> None:
         standin = self._running.pop(key)
-        self._network.remove_route((standin.ip, INFERENCE_PORT))
+        self._network.remove_route((standin.ip, INFERENCE_PORT), standin.address)
         await _terminate(standin.process)
         log.info("pod %s gone; stand-in pid %d stopped", key, standin.process.pid)
 

@@ -9,7 +9,6 @@ as the managed identity this workflow federates (task queues separate credential
 
 import asyncio
 import logging
-import signal
 
 from temporalio.worker import Worker
 
@@ -23,10 +22,9 @@ from worker.clients import (
     managed_identity,
 )
 from worker.connect import connect
+from worker.lifecycle import serve_until_signalled
 from worker.settings import BootstrapSettings, TemporalSettings
 from workflows.bootstrap import BootstrapWorkflow
-
-log = logging.getLogger("kaito.worker.bootstrap")
 
 
 def component_defaults(settings: BootstrapSettings) -> ComponentDefaults:
@@ -46,10 +44,6 @@ async def run(settings: BootstrapSettings, temporal: TemporalSettings) -> None:
     kube = kubernetes_api(settings)
     identities = IdentityActivities(aks, msi, authz)
     setup = ClusterSetupActivities(kube, component_defaults(settings))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -68,9 +62,9 @@ async def run(settings: BootstrapSettings, temporal: TemporalSettings) -> None:
         graceful_shutdown_timeout=settings.graceful_shutdown,
     )
     try:
-        async with worker:
-            log.info("bootstrap worker polling %s on %s", settings.task_queue, temporal.address)
-            await stop.wait()
+        await serve_until_signalled(
+            worker, f"bootstrap worker polling {settings.task_queue} on {temporal.address}"
+        )
     finally:
         for azure in (aks, msi, authz):
             await azure.close()

@@ -6,16 +6,14 @@ then exits; set the pod's terminationGracePeriodSeconds above `KAITO_GRACEFUL_SH
 
 import asyncio
 import logging
-import signal
 
 from temporalio.worker import Worker
 
 from worker.clients import azure_credential, container_service, kubernetes_api
 from worker.connect import connect
+from worker.lifecycle import serve_until_signalled
 from worker.registry import WORKFLOWS, activity_config, provisioning_activities
 from worker.settings import TemporalSettings, WorkerSettings
-
-log = logging.getLogger("kaito.worker")
 
 
 async def run(settings: WorkerSettings, temporal: TemporalSettings) -> None:
@@ -23,10 +21,6 @@ async def run(settings: WorkerSettings, temporal: TemporalSettings) -> None:
     credential = azure_credential(settings)
     azure = container_service(settings, credential)
     kube = kubernetes_api(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -36,10 +30,9 @@ async def run(settings: WorkerSettings, temporal: TemporalSettings) -> None:
         max_concurrent_activities=settings.max_concurrent_activities,
     )
     try:
-        async with worker:
-            log.info("worker polling %s on %s/%s", settings.task_queue, temporal.address, temporal.namespace)
-            await stop.wait()
-            log.info("shutting down: finishing running activities for up to %s", settings.graceful_shutdown)
+        await serve_until_signalled(
+            worker, f"worker polling {settings.task_queue} on {temporal.address}/{temporal.namespace}"
+        )
     finally:
         await azure.close()
         await credential.close()

@@ -136,7 +136,10 @@ def test_changing_an_immutable_field_is_refused_and_serving_goes_on(stack: Stack
     path = tmp_path / "immutable.yaml"
     path.write_text(yaml.safe_dump(manifest))
     stack.kubectl("apply", "-f", str(path))
-    wait_for(lambda: ready(stack, "immutable"), "immutable to be Ready", timeout=180)
+    wait_for(
+        lambda: ready(stack, "immutable"), "immutable to be Ready", timeout=180,
+        explain=lambda: stack.explain("immutable"),
+    )  # fmt: skip
     before = json.loads(stack.kubectl("get", "statefulset", "immutable", "-o", "json").stdout)
 
     manifest["resource"]["instanceType"] = "Standard_NC24ads_A100_v4"  # type: ignore[index]
