@@ -7,7 +7,8 @@ from localcloud.azure.config import ClusterSeed, EmulatorConfig, OperationDurati
 from localcloud.azure.events import PoolEvent, PoolSnapshot
 from localcloud.azure.faults import FaultPlan, FaultRule
 from localcloud.azure.launcher import AzureEmulatorProcess
-from localcloud.azure.server import ARM_SCOPE, AzureEmulator
+from localcloud.azure.sdk_kwargs import ARM_SCOPE
+from localcloud.azure.server import AzureEmulator
 
 __all__ = [
     "ARM_SCOPE",

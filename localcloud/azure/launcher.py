@@ -21,9 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from localcloud.azure import sdk_kwargs
 from localcloud.azure.config import EmulatorConfig
-
-ARM_SCOPE = "https://management.azure.com/.default"
 
 
 class EmulatorStartError(RuntimeError):
@@ -66,18 +65,10 @@ class AzureEmulatorProcess:
         return int(self.base_url.rsplit(":", 1)[1])
 
     def client_kwargs(self) -> dict[str, Any]:
-        return {
-            "base_url": self.base_url,
-            "connection_verify": str(self.ca_file),
-            "credential_scopes": [ARM_SCOPE],
-        }
+        return sdk_kwargs.client_kwargs(self.base_url, self.ca_file)
 
     def credential_kwargs(self) -> dict[str, Any]:
-        return {
-            "authority": self.base_url,
-            "connection_verify": str(self.ca_file),
-            "disable_instance_discovery": True,
-        }
+        return sdk_kwargs.credential_kwargs(self.base_url, self.ca_file)
 
     async def start(self, timeout: float = 30.0) -> None:
         if self._proc is not None and self._proc.returncode is None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from localcloud.azure import agentpools, clusters, rbac, roles, routing
+from localcloud.azure import agentpools, clusters, rbac, roles, routing, sdk_kwargs
 from localcloud.azure.certs import TlsMaterial
 from localcloud.azure.config import EmulatorConfig
 from localcloud.azure.context import ArmCall, Cloud, Principal
@@ -38,7 +38,6 @@ from localcloud.azure.tokens import TokenAuthority, new_signing_key_pem
 
 log = logging.getLogger(__name__)
 
-ARM_SCOPE = "https://management.azure.com/.default"
 _DROPPED = -1
 
 
@@ -159,20 +158,10 @@ class AzureEmulator:
         return self._tls.ca_file
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the mgmt clients (containerservice, msi, authorization)."""
-        return {
-            "base_url": self.base_url,
-            "connection_verify": str(self.ca_file),
-            "credential_scopes": [ARM_SCOPE],
-        }
+        return sdk_kwargs.client_kwargs(self.base_url, self.ca_file)
 
     def credential_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for azure-identity credentials (secret, assertion, workload identity)."""
-        return {
-            "authority": self.base_url,
-            "connection_verify": str(self.ca_file),
-            "disable_instance_discovery": True,
-        }
+        return sdk_kwargs.credential_kwargs(self.base_url, self.ca_file)
 
     # --- the GPU-node bridge hook ----------------------------------------------------------------------
 
