@@ -1,4 +1,9 @@
-"""Saved histories replay against the current workflow code: a deploy never breaks running workspaces."""
+"""Saved histories replay against the current workflow code: a deploy never breaks running workspaces.
+
+One history per branch a change could break (see `record_histories.py`): provision → Ready → delete,
+suspend and resume, a failed resume, a deadline failure with cleanup, a refused pool, delete during the
+GPU wait, spec changes, both runs of a continue-as-new, and a scale-to-zero sweep.
+"""
 
 from pathlib import Path
 
@@ -7,17 +12,32 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.sweep import ScaleToZeroSweep
 from workflows.workspace import WorkspaceWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+BRANCHES = {
+    "provision-ready-delete",
+    "suspend-resume-delete",
+    "failed-resume",
+    "failure-with-cleanup",
+    "pool-refused",
+    "delete-during-gpu-wait",
+    "spec-changes",
+    "continue-as-new-first-run",
+    "continue-as-new-second-run",
+    "sweep-suspends-idle",
+}
 
 
-def test_there_are_saved_histories() -> None:
-    assert HISTORIES, "record them with: python -m tests.workflow.record_histories"
+def test_every_branch_has_a_saved_history() -> None:
+    missing = BRANCHES - {path.stem for path in HISTORIES}
+    assert not missing, f"record them with: python -m tests.workflow.record_histories {' '.join(missing)}"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_saved_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json("workspace/default/workspace-falcon-7b", path.read_text())
-    replayer = Replayer(workflows=[WorkspaceWorkflow], data_converter=pydantic_data_converter)
-    await replayer.replay_workflow(history)
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[WorkspaceWorkflow, ScaleToZeroSweep], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
