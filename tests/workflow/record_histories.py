@@ -40,7 +40,8 @@ from workflows.workspace import WorkspaceWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 WORKFLOW_ID = "workspace/default/workspace-falcon-7b"
 
-Scenario = Callable[[WorkflowEnvironment, FakeCloud, str], Awaitable[WorkflowHandle[Any, Any]]]
+Handle = WorkflowHandle[Any, Any]
+Scenario = Callable[[WorkflowEnvironment, FakeCloud, str], Awaitable[Handle]]
 
 
 async def _start(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle[Any, Any]:
@@ -53,7 +54,7 @@ async def _resume(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
     return status
 
 
-async def provision_ready_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> WorkflowHandle[Any, Any]:
+async def provision_ready_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """One transient pool failure, a 10-minute GPU wait ended by the signal, then delete."""
     cloud.pool_failures = 1
     handle = await _start(env, tq)
@@ -68,7 +69,7 @@ async def provision_ready_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq:
     return handle
 
 
-async def suspend_resume_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> WorkflowHandle[Any, Any]:
+async def suspend_resume_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """Ready, traffic seen, suspended for 10 h, resumed through the GPU wait, deleted."""
     cloud.auto = True
     handle = await _start(env, tq)
@@ -84,7 +85,7 @@ async def suspend_resume_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq: 
     return handle
 
 
-async def failed_resume(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> WorkflowHandle[Any, Any]:
+async def failed_resume(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """The resume's pool step is refused (quota): back to zero, still Suspended, then deleted."""
     cloud.auto = True
     cloud.pool_refused_on_call = 2
@@ -99,7 +100,7 @@ async def failed_resume(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> 
     return handle
 
 
-async def failure_with_cleanup(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> WorkflowHandle[Any, Any]:
+async def failure_with_cleanup(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """Nodes never come: the deadline fails the workspace, and the pool it created is deleted."""
     handle = await _start(env, tq)
     await wait_for_phase(handle, Phase.WAITING_FOR_NODES)
@@ -108,7 +109,7 @@ async def failure_with_cleanup(env: WorkflowEnvironment, cloud: FakeCloud, tq: s
     return handle
 
 
-async def pool_refused(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> WorkflowHandle[Any, Any]:
+async def pool_refused(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """The pool create is refused for good (quota): the workspace fails, its status says why."""
     cloud.pool_refused_on_call = 1
     handle = await _start(env, tq)
@@ -116,7 +117,7 @@ async def pool_refused(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> W
     return handle
 
 
-async def delete_during_gpu_wait(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> WorkflowHandle[Any, Any]:
+async def delete_during_gpu_wait(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     handle = await _start(env, tq)
     await wait_for_phase(handle, Phase.WAITING_FOR_NODES)
     await env.sleep(timedelta(minutes=3))
@@ -125,7 +126,7 @@ async def delete_during_gpu_wait(env: WorkflowEnvironment, cloud: FakeCloud, tq:
     return handle
 
 
-async def spec_changes(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> WorkflowHandle[Any, Any]:
+async def spec_changes(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """A label change is taken, an instance-type change is refused; then delete."""
     from workflows.contracts import SpecChange
 
@@ -143,7 +144,7 @@ async def spec_changes(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> W
     return handle
 
 
-async def sweep_suspends_idle(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> WorkflowHandle[Any, Any]:
+async def sweep_suspends_idle(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """Two sweeps: the first sees the counter, the second (past the window) suspends the idle workspace."""
     cloud.auto = True
     workspace = await _start(env, tq)
@@ -175,8 +176,7 @@ TIME_SKIPPING: dict[str, Scenario] = {
 }
 
 
-async def _save(handle: WorkflowHandle[Any, Any], name: str, run_id: str | None = None) -> None:
-    client: Client = handle._client  # noqa: SLF001 - the handle knows its client
+async def _save(client: Client, handle: Handle, name: str, run_id: str | None = None) -> None:
     history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
     (HISTORIES / f"{name}.json").write_text(history.to_json())
     print(f"recorded {name}: {len(history.events)} events")
@@ -195,7 +195,7 @@ async def record_time_skipping(names: list[str]) -> None:
             cloud = FakeCloud()
             async with running_worker(env.client, cloud) as tq:
                 handle = await scenario(env, cloud, tq)
-                await _save(handle, name)
+                await _save(env.client, handle, name)
     finally:
         await env.shutdown()
 
@@ -230,8 +230,8 @@ async def record_continue_as_new() -> None:
             await wait_for_phase(handle, Phase.READY)
             await handle.signal(SignalName.DELETE)
             await handle.result()
-            await _save(handle, "continue-as-new-first-run", run_id=first_run)
-            await _save(handle, "continue-as-new-second-run")
+            await _save(env.client, handle, "continue-as-new-first-run", run_id=first_run)
+            await _save(env.client, handle, "continue-as-new-second-run")
     finally:
         await env.shutdown()
 

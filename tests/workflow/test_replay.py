@@ -38,6 +38,7 @@ def test_every_branch_has_a_saved_history() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_saved_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[WorkspaceWorkflow, ScaleToZeroSweep], data_converter=pydantic_data_converter)
+    workflows = [WorkspaceWorkflow, ScaleToZeroSweep]
+    replayer = Replayer(workflows=workflows, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
