@@ -26,9 +26,8 @@ from temporalio.exceptions import ApplicationError
 from activities.azure_errors import AZURE_FAILURES, classify, is_busy
 from activities.azure_waits import Waits, heartbeat, with_heartbeats
 from activities.config import ActivityConfig
-from activities.manifests import agent_pool_body
-from workflows.contracts import ActivityName, AgentPoolState, ProvisioningPlan
-from workflows.pool_contracts import SCALE_AGENT_POOL, PoolScale
+from activities.workspace_objects import agent_pool_body
+from workflows.workspace_contracts import ActivityName, AgentPoolState, PoolScale, ProvisioningPlan
 
 # provisioningState values while an operation runs (a PUT or DELETE now would get 409).
 BUSY_STATES = frozenset(
@@ -184,7 +183,7 @@ class AgentPoolActivities:
         """Create the workspace's GPU pool, or bring an existing one to the plan's node count."""
         return await self.ensure_count(plan, plan.node_count)
 
-    @activity.defn(name=SCALE_AGENT_POOL)
+    @activity.defn(name=ActivityName.SCALE_AGENT_POOL)
     async def scale_agent_pool(self, scale: PoolScale) -> AgentPoolState:
         """Scale to `count` (0 = suspend: no VMs, the pool stays). Scaling an absent pool to 0 creates
         nothing; scaling it to more than 0 creates it, as ensure does."""

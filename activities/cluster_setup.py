@@ -48,7 +48,7 @@ from workflows.bootstrap_contracts import (
     ClusterIssuer,
     ClusterSetup,
 )
-from workflows.manifest import API_GROUP, PLURAL
+from workflows.workspace_spec import API_GROUP, PLURAL
 
 FIELD_MANAGER = "kaito-bootstrap"
 CRD_FILE = Path(__file__).resolve().parent.parent / "deploy" / "crds" / "workspace.kaito.sh.yaml"

@@ -4,9 +4,9 @@ The worker fills this from its settings; activities never read the environment t
 ask whether they run against Azure or the local cloud — only these values differ.
 """
 
-from datetime import timedelta
-
 from pydantic import BaseModel
+
+from workflows.workspace_plan import PlanDeadlines
 
 
 class ClusterTarget(BaseModel):
@@ -18,7 +18,7 @@ class ClusterTarget(BaseModel):
     location: str = "eastus"
 
 
-class ActivityConfig(BaseModel):
+class ActivityConfig(PlanDeadlines):
+    """The cluster the activities act on, and the deadlines every plan gets."""
+
     cluster: ClusterTarget
-    node_ready_timeout: timedelta = timedelta(minutes=30)
-    inference_ready_timeout: timedelta | None = None  # None: the preset's readiness timeout

@@ -15,8 +15,10 @@ from kubernetes.dynamic import DynamicClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import manifests
-from workflows.contracts import (
+from activities import workspace_objects as manifests
+from workflows.naming import LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from workflows.readiness import ready_gpu_nodes
+from workflows.workspace_contracts import (
     ActivityName,
     InferenceObjects,
     InferenceScale,
@@ -25,9 +27,7 @@ from workflows.contracts import (
     StatusUpdate,
     WorkloadReadiness,
 )
-from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION, Workspace
-from workflows.naming import LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
-from workflows.readiness import ready_gpu_nodes
+from workflows.workspace_spec import API_GROUP, PLURAL, STORAGE_VERSION, Workspace
 
 FIELD_MANAGER = "kaito-temporal"
 T = TypeVar("T")

@@ -12,7 +12,6 @@ from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
 from workflows.durations import parse_duration
-from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION
 from workflows.naming import INFERENCE_PORT, LABEL_WORKSPACE
 from workflows.sweep_contracts import (
     ANNOTATION_IDLE_WINDOW,
@@ -23,6 +22,7 @@ from workflows.sweep_contracts import (
     TrafficSample,
     WorkspaceRef,
 )
+from workflows.workspace_spec import API_GROUP, PLURAL, STORAGE_VERSION
 
 REQUEST_COUNTER = "vllm:request_success_total"
 

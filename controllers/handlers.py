@@ -14,17 +14,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from controllers.signals import SignalSender
 from workflows.conditions import FALSE, STATE_FAILED, WORKSPACE_SUCCEEDED
-from workflows.contracts import (
+from workflows.naming import LABEL_WORKSPACE
+from workflows.readiness import ready_gpu_nodes, workspace_of
+from workflows.workspace_client import apply_workspace
+from workflows.workspace_contracts import (
     NodeReadiness,
     SignalName,
     UpdateName,
     WorkloadReadiness,
 )
-from workflows.doors import apply_workspace
-from workflows.manifest import API_GROUP, PLURAL, STORAGE_VERSION, Workspace, workflow_id_for
-from workflows.naming import LABEL_WORKSPACE
-from workflows.readiness import ready_gpu_nodes, workspace_of
-from workflows.validation import WorkspaceInvalid, parse_workspace, validate_workspace
+from workflows.workspace_spec import API_GROUP, PLURAL, STORAGE_VERSION, Workspace, workflow_id_for
+from workflows.workspace_validation import WorkspaceInvalid, parse_workspace, validate_workspace
 
 FINALIZER = "workspace.finalizer.kaito.sh"
 ANNOTATION_RESUME = "kaito.sh/resume"

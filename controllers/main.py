@@ -11,8 +11,8 @@ from typing import Any
 import kopf
 
 import controllers.handlers as handlers
+from connections.temporal import connect
 from controllers.signals import SignalSender
-from worker.connect import connect
 
 
 @kopf.on.startup()

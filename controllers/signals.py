@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.manifest import workflow_id_for
+from workflows.workspace_spec import workflow_id_for
 
 log = logging.getLogger("kaito.controllers")
 

@@ -2,8 +2,9 @@
 
 from kubernetes import config as kube_config
 
-from activities.health import ServiceUnreachable, answer_of, chat_request, service_proxy
-from workflows.contracts import WorkspaceStatus
+from connections.service_proxy import ServiceUnreachable, answer_of, chat_request, service_proxy
+from workflows.naming import SERVICE_PORT
+from workflows.workspace_contracts import WorkspaceStatus
 
 
 class ChatError(RuntimeError):
@@ -17,6 +18,7 @@ def ask(status: WorkspaceStatus, prompt: str, kubeconfig: str) -> tuple[str, str
         reply = service_proxy(
             api, status.namespace, status.name, "POST", "v1/chat/completions",
             chat_request(status.served_model or status.model or "", prompt, max_tokens=256),
+            port=SERVICE_PORT,
         )  # fmt: skip
         return answer_of(reply)
     except (ServiceUnreachable, ValueError, OSError) as error:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from worker.settings import TemporalSettings
+from connections.temporal import TemporalSettings
 
 STACK_FILE = "stack.json"
 

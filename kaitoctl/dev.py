@@ -20,8 +20,8 @@ from temporalio.service import RPCError
 from kaitoctl.chat import ChatError, ask
 from kaitoctl.context import STACK_FILE, pid_alive, running_stack, state_dir
 from kaitoctl.progress import progress_table
-from workflows.contracts import STATUS_QUERY, Phase, WorkspaceStatus
-from workflows.manifest import workflow_id_for
+from workflows.workspace_contracts import STATUS_QUERY, Phase, WorkspaceStatus
+from workflows.workspace_spec import workflow_id_for
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "examples" / "workspace-falcon-7b.yaml"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from workflows.manifest import Workspace
-from workflows.validation import Problem, WorkspaceInvalid, parse_workspace
+from workflows.workspace_spec import Workspace
+from workflows.workspace_validation import Problem, WorkspaceInvalid, parse_workspace
 
 
 def load_workspace_file(path: Path) -> Workspace:

@@ -12,28 +12,27 @@ from rich.console import Console
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from activities.planning import build_plan
-from kaitoctl.bootstrap import bootstrap
+from connections.temporal import connect
+from kaitoctl.bootstrap_command import bootstrap
 from kaitoctl.chat import ChatError, ask
 from kaitoctl.context import kubeconfig, temporal_settings
 from kaitoctl.dev import dev_app
 from kaitoctl.loading import load_workspace_file
 from kaitoctl.render import print_status, workspaces_table
 from kaitoctl.schedule import schedule_app
-from worker.connect import connect
-from worker.registry import activity_config
-from worker.settings import WorkerSettings
-from workflows.contracts import (
+from workflows.workspace_client import RUNNING_WORKSPACES, apply_workspace
+from workflows.workspace_contracts import (
     STATUS_QUERY,
     Phase,
+    ProvisioningPlan,
     SignalName,
     SuspendRequest,
     UpdateName,
     WorkspaceStatus,
 )
-from workflows.doors import apply_workspace
-from workflows.manifest import Workspace, workflow_id_for
-from workflows.validation import WorkspaceInvalid
+from workflows.workspace_plan import build_plan
+from workflows.workspace_spec import Workspace, workflow_id_for
+from workflows.workspace_validation import WorkspaceInvalid
 
 app = typer.Typer(
     help="Run LLMs on AKS GPU node pools, every step a durable Temporal workflow.", no_args_is_help=True
@@ -59,16 +58,16 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load_valid(path: Path) -> Workspace:
+def _load_valid(path: Path) -> tuple[Workspace, ProvisioningPlan]:
     """Offline validation: the same rules and words as the workflow and the controller."""
     try:
         ws = load_workspace_file(path)
-        plan = build_plan(ws, activity_config(WorkerSettings()))
+        plan = build_plan(ws)
     except WorkspaceInvalid as invalid:
         _fail(str(invalid), EXIT_INVALID)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    return ws
+    return ws, plan
 
 
 async def _client() -> Client:
@@ -86,8 +85,7 @@ async def _client() -> Client:
 @workspace_app.command("validate")
 def validate(filename: FileOption) -> None:
     """Check a manifest offline, as KAITO's admission webhook would. Exit 2 when it is invalid."""
-    ws = _load_valid(filename)
-    plan = build_plan(ws, activity_config(WorkerSettings()))
+    ws, plan = _load_valid(filename)
     out.print(
         f"[green]valid:[/] workspace {ws.namespace}/{ws.name}: {plan.model} on {plan.node_count} × "
         f"{plan.instance_type} (agent pool {plan.agent_pool})",
@@ -98,7 +96,7 @@ def validate(filename: FileOption) -> None:
 @workspace_app.command("apply")
 def apply(filename: FileOption) -> None:
     """Validate, then signal-with-start the workspace's workflow (the running one gets the new spec)."""
-    ws = _load_valid(filename)
+    ws, _ = _load_valid(filename)
     asyncio.run(_apply(ws))
 
 
@@ -248,8 +246,7 @@ def list_workspaces(
 async def _statuses() -> list[WorkspaceStatus]:
     client = await _client()
     statuses: list[WorkspaceStatus] = []
-    query = 'WorkflowType = "WorkspaceWorkflow" AND ExecutionStatus = "Running"'
-    async for execution in client.list_workflows(query):
+    async for execution in client.list_workflows(RUNNING_WORKSPACES):
         try:
             status: WorkspaceStatus = await client.get_workflow_handle(execution.id).query(
                 STATUS_QUERY, result_type=WorkspaceStatus

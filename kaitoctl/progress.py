@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from rich.table import Table
 
-from workflows.contracts import Phase, WorkspaceStatus
+from workflows.workspace_contracts import Phase, WorkspaceStatus
 
 STEPS: list[tuple[str, Phase, Phase]] = [
     # label, the phase in which the step runs, the phase that means it is done

@@ -5,7 +5,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
-from workflows.contracts import WorkspaceStatus
+from workflows.workspace_contracts import WorkspaceStatus
 
 
 def _ago(when: datetime, now: datetime) -> str:

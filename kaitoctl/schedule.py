@@ -20,11 +20,11 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
+from connections.temporal import connect
 from kaitoctl.context import temporal_settings
-from worker.connect import connect
-from workflows.contracts import TASK_QUEUE
 from workflows.durations import format_duration, parse_duration
 from workflows.sweep_contracts import SCHEDULE_ID, SWEEP_WORKFLOW, SweepInput
+from workflows.workspace_contracts import TASK_QUEUE
 
 schedule_app = typer.Typer(help="Temporal Schedules that look after the fleet.", no_args_is_help=True)
 out = Console(soft_wrap=True)

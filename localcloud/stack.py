@@ -41,9 +41,12 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
+from connections.temporal import TemporalSettings, connect
 from localcloud.azure.config import EmulatorConfig, OperationDurations
 from localcloud.azure.launcher import AzureEmulatorProcess
-from localcloud.bootstrap import (
+from localcloud.controlplane import ControlPlane
+from localcloud.gpu_bridge import GpuNodeBridge
+from localcloud.local_bootstrap import (
     TOKEN_FILE_NAME,
     clean_env,
     local_request,
@@ -51,17 +54,13 @@ from localcloud.bootstrap import (
     run_bootstrap,
     workload_identity_env,
 )
-from localcloud.controlplane import ControlPlane
-from localcloud.gpu_bridge import GpuNodeBridge
 from localcloud.pod_network import PodNetwork, egress_selector_config
 from localcloud.ports import free_port
 from localcloud.projected_token import ProjectedServiceAccountToken
 from localcloud.standins import StandInManager
 from localcloud.temporal_server import TemporalDevServer
-from worker.connect import connect
-from worker.settings import TemporalSettings
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
-from workflows.contracts import TASK_QUEUE
+from workflows.workspace_contracts import TASK_QUEUE
 
 log = logging.getLogger("kaito.localcloud")
 REPO = Path(__file__).resolve().parent.parent
@@ -178,7 +177,7 @@ class LocalCloud:
         loop = asyncio.get_running_loop()
         began = loop.time()
         self._spawn(
-            "bootstrap-worker", [sys.executable, "-m", "worker.bootstrap"], self.bootstrap_worker_env()
+            "bootstrap-worker", [sys.executable, "-m", "worker.bootstrap_worker"], self.bootstrap_worker_env()
         )
         await self._until_ready(
             "bootstrap-worker", partial(self._polling, "bootstrap-worker", BOOTSTRAP_TASK_QUEUE)

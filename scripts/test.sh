@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: install everything the tests need from the project's own files, then run
-# ruff, mypy and pytest. Safe to re-run; each step reuses what an earlier run left.
+# ruff, mypy, the import contracts and pytest. Safe to re-run; each step reuses what an earlier run left.
 #
 #   scripts/test.sh              everything
 #   scripts/test.sh -k workflow  extra arguments go to pytest
@@ -23,6 +23,9 @@ log "ruff"
 
 log "mypy"
 .venv/bin/mypy .
+
+log "import contracts (presets <- workflows <- activities <- worker; see pyproject.toml)"
+.venv/bin/lint-imports --no-cache
 
 log "pytest"
 .venv/bin/pytest "$@"

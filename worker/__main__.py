@@ -1,3 +1,3 @@
-from worker.main import main
+from worker.provisioning_worker import main
 
 main()

@@ -13,8 +13,8 @@ from activities.kube_objects import KubeActivities
 from activities.planning import PlanningActivities
 from activities.sweep import SweepActivities
 from worker.settings import WorkerSettings
-from workflows.sweep import ScaleToZeroSweep
-from workflows.workspace import WorkspaceWorkflow
+from workflows.sweep_workflow import ScaleToZeroSweep
+from workflows.workspace_workflow import WorkspaceWorkflow
 
 WORKFLOWS: list[type] = [WorkspaceWorkflow, ScaleToZeroSweep]
 

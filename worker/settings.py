@@ -6,25 +6,9 @@ Only endpoints and credentials change between the local cloud and Azure; no sett
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workflows.contracts import BOOTSTRAP_TASK_QUEUE, TASK_QUEUE
-
-
-class TemporalSettings(BaseSettings):
-    """How to reach Temporal: a dev server, a self-hosted cluster with (m)TLS, or Cloud with an API key."""
-
-    model_config = SettingsConfigDict(env_prefix="KAITO_TEMPORAL_", extra="ignore")
-
-    address: str = "127.0.0.1:7233"
-    namespace: str = "default"
-    api_key: SecretStr | None = None
-    tls: bool = False
-    tls_server_ca: Path | None = None
-    tls_client_cert: Path | None = None
-    tls_client_key: Path | None = None
-    tls_server_name: str | None = None
+from workflows.workspace_contracts import BOOTSTRAP_TASK_QUEUE, TASK_QUEUE
 
 
 class WorkerSettings(BaseSettings):
@@ -50,8 +34,8 @@ class WorkerSettings(BaseSettings):
 
 
 class BootstrapSettings(WorkerSettings):
-    """The bootstrap worker (`python -m worker.bootstrap`): the operator's Azure credential (from the usual
-    AZURE_* variables or the Azure CLI) and an admin kubeconfig (KAITO_KUBECONFIG) for the cluster it
+    """The bootstrap worker (`python -m worker.bootstrap_worker`): the operator's Azure credential (from the
+    usual AZURE_* variables or the Azure CLI) and an admin kubeconfig (KAITO_KUBECONFIG) for the cluster it
     sets up, on its own task queue. `KAITO_COMPONENT_*` describe what it installs in the cluster."""
 
     task_queue: str = BOOTSTRAP_TASK_QUEUE

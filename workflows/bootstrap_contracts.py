@@ -16,8 +16,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
-from workflows.contracts import BOOTSTRAP_TASK_QUEUE
 from workflows.identity_contracts import CONTRIBUTOR_ROLE_ID, TOKEN_EXCHANGE_AUDIENCE
+from workflows.workspace_contracts import BOOTSTRAP_TASK_QUEUE
 
 __all__ = ["BOOTSTRAP_TASK_QUEUE", "TOKEN_EXCHANGE_AUDIENCE"]
 

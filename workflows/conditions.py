@@ -6,7 +6,7 @@ WorkspaceSucceeded) read the same as under KAITO; `message` carries our extra de
 
 from datetime import datetime
 
-from workflows.contracts import Condition
+from workflows.workspace_contracts import Condition
 
 NODE_CLAIM_READY = "NodeClaimReady"
 NODES_READY = "NodesReady"

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from localcloud.azure.context import ArmCall, Cloud
 from localcloud.azure.errors import EntraError
-from localcloud.azure.identity import credentials_of, identity_by_client_id
+from localcloud.azure.managed_identities import credentials_of, identity_by_client_id
 from localcloud.azure.oidc import ALGORITHMS, IssuerFetchError
 from localcloud.azure.tokens import ARM_AUDIENCES
 

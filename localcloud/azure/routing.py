@@ -13,7 +13,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from localcloud.azure import agentpools, clusters, entra, identity, opstatus, roles
+from localcloud.azure import agentpools, clusters, entra, managed_identities, opstatus, roles
 from localcloud.azure.context import ArmCall
 
 Handler = Callable[[ArmCall], Awaitable[web.Response]]
@@ -140,16 +140,16 @@ ROUTES: tuple[Route, ...] = (
         _IDENTITY + r"/federatedIdentityCredentials/(?P<fic>[^/]+)",
         "rbac",
         {
-            "GET": ("federatedIdentityCredentials.get", identity.get_credential),
-            "PUT": ("federatedIdentityCredentials.put", identity.put_credential),
-            "DELETE": ("federatedIdentityCredentials.delete", identity.delete_credential),
+            "GET": ("federatedIdentityCredentials.get", managed_identities.get_credential),
+            "PUT": ("federatedIdentityCredentials.put", managed_identities.put_credential),
+            "DELETE": ("federatedIdentityCredentials.delete", managed_identities.delete_credential),
         },
         "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
     ),
     _route(
         _IDENTITY + r"/federatedIdentityCredentials",
         "rbac",
-        {"GET": ("federatedIdentityCredentials.list", identity.list_credentials)},
+        {"GET": ("federatedIdentityCredentials.list", managed_identities.list_credentials)},
         "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
         collection=True,
     ),
@@ -157,16 +157,16 @@ ROUTES: tuple[Route, ...] = (
         _IDENTITY,
         "rbac",
         {
-            "GET": ("userAssignedIdentities.get", identity.get_identity),
-            "PUT": ("userAssignedIdentities.put", identity.put_identity),
-            "DELETE": ("userAssignedIdentities.delete", identity.delete_identity),
+            "GET": ("userAssignedIdentities.get", managed_identities.get_identity),
+            "PUT": ("userAssignedIdentities.put", managed_identities.put_identity),
+            "DELETE": ("userAssignedIdentities.delete", managed_identities.delete_identity),
         },
         "Microsoft.ManagedIdentity/userAssignedIdentities",
     ),
     _route(
         _UAMI,
         "rbac",
-        {"GET": ("userAssignedIdentities.list", identity.list_identities)},
+        {"GET": ("userAssignedIdentities.list", managed_identities.list_identities)},
         "Microsoft.ManagedIdentity/userAssignedIdentities",
         collection=True,
     ),

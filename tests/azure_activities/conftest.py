@@ -24,16 +24,16 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.agent_pools import AgentPoolActivities
+from activities.azure_identity import IdentityActivities
 from activities.azure_waits import Waits
 from activities.config import ActivityConfig, ClusterTarget
-from activities.identity import IdentityActivities
-from activities.planning import build_plan
 from localcloud.azure import AzureEmulator, EmulatorConfig, OperationDurations
 from tests.azure_activities.run_activity import ActivityCall, RunOneActivity
 from tests.azure_emulator.oidc_issuer import TestIssuer
 from tests.conftest import load_example, venv_binary
-from workflows.contracts import ProvisioningPlan
-from workflows.manifest import Workspace
+from workflows.workspace_contracts import ProvisioningPlan
+from workflows.workspace_plan import build_plan
+from workflows.workspace_spec import Workspace
 
 RG = "kaito-rg"
 CLUSTER = "kaito-aks"

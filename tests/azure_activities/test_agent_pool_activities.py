@@ -13,12 +13,11 @@ from azure.mgmt.containerservice.models import AgentPool
 from temporalio.testing import ActivityEnvironment
 
 from activities.agent_pools import AgentPoolActivities
-from activities.manifests import agent_pool_body
+from activities.workspace_objects import agent_pool_body
 from localcloud.azure import AzureEmulator, PoolEvent
 from tests.azure_activities.conftest import CLUSTER, RG, Activities
 from tests.azure_emulator.helpers import snapshot, wait_until
-from workflows.contracts import ProvisioningPlan
-from workflows.pool_contracts import PoolScale
+from workflows.workspace_contracts import PoolScale, ProvisioningPlan
 
 
 def _statuses(emulator: AzureEmulator, op: str) -> list[int]:

@@ -17,8 +17,8 @@ from azure.mgmt.containerservice.models import AgentPool
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agent_pools import AgentPoolActivities
-from activities.identity import IdentityActivities
-from activities.manifests import agent_pool_body
+from activities.azure_identity import IdentityActivities
+from activities.workspace_objects import agent_pool_body
 from localcloud.azure import AzureEmulator
 from tests.azure_activities.conftest import (
     CLUSTER,
@@ -30,7 +30,6 @@ from tests.azure_activities.conftest import (
 )
 from tests.azure_emulator.helpers import snapshot
 from tests.azure_emulator.oidc_issuer import TestIssuer
-from workflows.contracts import ProvisioningPlan
 from workflows.identity_contracts import (
     CONTRIBUTOR_ROLE_ID,
     ROLE_ASSIGNMENT_NAMESPACE,
@@ -42,6 +41,7 @@ from workflows.identity_contracts import (
     IdentityRef,
     RoleAssignmentRequest,
 )
+from workflows.workspace_contracts import ProvisioningPlan
 
 NAMESPACE, SERVICE_ACCOUNT = "kaito-system", "kaito-worker"
 

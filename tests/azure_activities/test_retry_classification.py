@@ -17,8 +17,7 @@ from activities.agent_pools import AgentPoolActivities
 from localcloud.azure import AzureEmulator, PoolEvent
 from tests.azure_activities.conftest import FAST, Activities, ClientFactory, activity_config, run_in_temporal
 from tests.azure_emulator.helpers import snapshot
-from workflows.contracts import ActivityName, ProvisioningPlan
-from workflows.pool_contracts import SCALE_AGENT_POOL, PoolScale
+from workflows.workspace_contracts import ActivityName, PoolScale, ProvisioningPlan
 
 
 def _statuses(emulator: AzureEmulator, op: str) -> list[int]:
@@ -153,7 +152,7 @@ async def test_lro_failing_once_through_a_temporal_worker(
     emulator.add_pool_listener(events.append)
     emulator.add_fault({"match": "agentPools.put", "lro_fail_count": 1})
     outcome = await run_in_temporal(
-        temporal, [pools.scale_agent_pool], SCALE_AGENT_POOL, PoolScale(plan=plan, count=2)
+        temporal, [pools.scale_agent_pool], ActivityName.SCALE_AGENT_POOL, PoolScale(plan=plan, count=2)
     )
     assert outcome.error is None, outcome.error
     assert outcome.result is not None and outcome.result["provisioning_state"] == "Succeeded"

@@ -19,14 +19,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from connections.temporal import TemporalSettings, connect
 from localcloud.azure.config import EmulatorConfig, OperationDurations
 from localcloud.azure.launcher import AzureEmulatorProcess
-from localcloud.bootstrap import operator_env
 from localcloud.controlplane import ControlPlane
+from localcloud.local_bootstrap import operator_env
 from localcloud.temporal_server import TemporalDevServer
 from tests.conftest import ROOT
-from worker.connect import connect
-from worker.settings import TemporalSettings
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE
 
 WRITES = ("PUT", "POST", "PATCH", "DELETE")
@@ -101,11 +100,11 @@ class BootstrapParts:
         return operator_env(self.azure, self.temporal.address, self.control_plane.kubeconfig)
 
     async def start_worker(self) -> subprocess.Popen[bytes]:
-        """`python -m worker.bootstrap` with the operator's credential; returns once it polls."""
+        """`python -m worker.bootstrap_worker` with the operator's credential; returns once it polls."""
         index = len(self.workers)
         with (self.dir / f"bootstrap-worker-{index}.log").open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "worker.bootstrap"], env=self.env(), cwd=str(ROOT),
+                [sys.executable, "-m", "worker.bootstrap_worker"], env=self.env(), cwd=str(ROOT),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.workers.append(process)

@@ -21,12 +21,12 @@ from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from temporalio.client import WorkflowHistory
 
-from localcloud.bootstrap import local_request
 from localcloud.controlplane import ControlPlane, find_bin_dir
+from localcloud.local_bootstrap import local_request
 from tests.bootstrap.parts import BootstrapParts, wait_until
 from tests.conftest import ROOT, venv_binary
-from workflows.bootstrap import BootstrapWorkflow
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
+from workflows.bootstrap_workflow import BootstrapWorkflow
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.devserver]
 

@@ -12,7 +12,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.bootstrap.fakes import CLIENT_ID, ISSUER, PRINCIPAL_ID, TENANT_ID, FakeBootstrapCloud
-from workflows.bootstrap import BootstrapWorkflow
 from workflows.bootstrap_contracts import (
     PROGRESS_QUERY,
     BootstrapActivity,
@@ -21,6 +20,7 @@ from workflows.bootstrap_contracts import (
     BootstrapResult,
     ClusterSetup,
 )
+from workflows.bootstrap_workflow import BootstrapWorkflow
 from workflows.identity_contracts import (
     CONTRIBUTOR_ROLE_ID,
     FederatedCredentialRequest,

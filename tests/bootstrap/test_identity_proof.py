@@ -34,15 +34,14 @@ from azure.mgmt.msi.models import FederatedIdentityCredential
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from connections.temporal import TemporalSettings, connect
 from localcloud.projected_token import ProjectedServiceAccountToken
 from localcloud.stack import STACK_FILE, LocalCloud, LocalCloudOptions
 from tests.bootstrap.parts import wait_until
 from tests.conftest import ROOT, load_example
-from worker.connect import connect
-from worker.settings import TemporalSettings
-from workflows.contracts import STATUS_QUERY, WorkspaceStatus
 from workflows.identity_contracts import CONTRIBUTOR_ROLE_ID
-from workflows.manifest import workflow_id_for
+from workflows.workspace_contracts import STATUS_QUERY, WorkspaceStatus
+from workflows.workspace_spec import workflow_id_for
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.devserver, pytest.mark.asyncio(loop_scope="module")]
 

@@ -1,4 +1,4 @@
-"""The inference workload from activities.manifests, scheduled by the real kube-scheduler onto
+"""The inference workload from activities.workspace_objects, scheduled by the real kube-scheduler onto
 kwok GPU nodes: it runs on its own workspace's node, never on another workspace's, and without
 the GPU toleration it stays Pending as Unschedulable."""
 
@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from activities import manifests
+from activities import workspace_objects as manifests
 from localcloud.controlplane import ControlPlane
 from tests.controlplane.nodes import aks_gpu_node, is_ready
 from tests.controlplane.waiting import wait_for
-from workflows.contracts import ProvisioningPlan
+from workflows.workspace_contracts import ProvisioningPlan
 
 pytestmark = pytest.mark.controlplane
 

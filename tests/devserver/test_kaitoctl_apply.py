@@ -13,8 +13,8 @@ from tests.devserver.conftest import target_of
 from tests.devserver.test_temporal_cli_start import run
 from tests.workflow.conftest import wait_for_phase, wait_until
 from tests.workflow.fakes import FakeCloud
-from workflows.contracts import TASK_QUEUE, Phase
-from workflows.workspace import WorkspaceWorkflow
+from workflows.workspace_contracts import TASK_QUEUE, Phase
+from workflows.workspace_workflow import WorkspaceWorkflow
 
 
 async def kaitoctl(env: WorkflowEnvironment, *argv: str) -> tuple[int, str, str]:

@@ -16,8 +16,8 @@ from tests.devserver.conftest import target_of
 from tests.workflow.conftest import wait_for_phase
 from tests.workflow.fakes import FakeCloud
 from workflows import search_attributes as sa
-from workflows.contracts import TASK_QUEUE, Phase
-from workflows.workspace import WorkspaceWorkflow
+from workflows.workspace_contracts import TASK_QUEUE, Phase
+from workflows.workspace_workflow import WorkspaceWorkflow
 
 
 async def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -3,13 +3,13 @@
 import re
 from datetime import timedelta
 
-from activities import manifests
+from activities import workspace_objects as manifests
 from activities.config import ActivityConfig, ClusterTarget
-from activities.planning import build_plan
 from tests.conftest import load_example
-from workflows.contracts import ProvisioningPlan
 from workflows.naming import agent_pool_name
-from workflows.validation import parse_workspace
+from workflows.workspace_contracts import ProvisioningPlan
+from workflows.workspace_plan import build_plan
+from workflows.workspace_validation import parse_workspace
 
 CONFIG = ActivityConfig(cluster=ClusterTarget(subscription_id="s", resource_group="g", cluster_name="c"))
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLES, load_example
-from workflows.validation import WorkspaceInvalid, check_update, parse_workspace, validate_workspace
+from workflows.workspace_validation import WorkspaceInvalid, check_update, parse_workspace, validate_workspace
 
 
 def falcon7b() -> dict[str, Any]:

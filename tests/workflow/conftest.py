@@ -17,9 +17,9 @@ from temporalio.worker import Worker
 from tests.conftest import venv_binary
 from tests.workflow.fakes import FakeCloud
 from workflows import search_attributes as sa
-from workflows.contracts import STATUS_QUERY, Phase, WorkspaceStatus
-from workflows.sweep import ScaleToZeroSweep
-from workflows.workspace import WorkspaceWorkflow
+from workflows.sweep_workflow import ScaleToZeroSweep
+from workflows.workspace_contracts import STATUS_QUERY, Phase, WorkspaceStatus
+from workflows.workspace_workflow import WorkspaceWorkflow
 
 
 async def register_search_attributes(client: Client) -> None:

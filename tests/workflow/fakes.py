@@ -15,19 +15,6 @@ from temporalio.exceptions import ApplicationError
 from activities.config import ActivityConfig, ClusterTarget
 from activities.planning import PlanningActivities
 from activities.sweep import candidate_from
-from workflows.contracts import (
-    ActivityName,
-    AgentPoolState,
-    HealthReport,
-    InferenceObjects,
-    InferenceScale,
-    NodeReadiness,
-    ProvisioningPlan,
-    StatusUpdate,
-    WorkloadReadiness,
-)
-from workflows.manifest import Workspace
-from workflows.pool_contracts import SCALE_AGENT_POOL, PoolScale
 from workflows.sweep_contracts import (
     SweepActivity,
     SweepCandidate,
@@ -35,6 +22,19 @@ from workflows.sweep_contracts import (
     TrafficSample,
     WorkspaceRef,
 )
+from workflows.workspace_contracts import (
+    ActivityName,
+    AgentPoolState,
+    HealthReport,
+    InferenceObjects,
+    InferenceScale,
+    NodeReadiness,
+    PoolScale,
+    ProvisioningPlan,
+    StatusUpdate,
+    WorkloadReadiness,
+)
+from workflows.workspace_spec import Workspace
 
 CONFIG = ActivityConfig(
     cluster=ClusterTarget(subscription_id="sub", resource_group="rg", cluster_name="aks"),
@@ -193,9 +193,9 @@ class FakeCloud:
         self._count(ActivityName.SCALE_INFERENCE)
         self.replicas[scale.plan.name] = scale.replicas
 
-    @activity.defn(name=SCALE_AGENT_POOL)
+    @activity.defn(name=ActivityName.SCALE_AGENT_POOL)
     async def scale_agent_pool(self, scale: PoolScale) -> AgentPoolState:
-        self._count(SCALE_AGENT_POOL)
+        self._count(ActivityName.SCALE_AGENT_POOL)
         self._set_pool(scale.plan, scale.count)
         return AgentPoolState(
             name=scale.plan.agent_pool, provisioning_state="Succeeded", count=scale.count,

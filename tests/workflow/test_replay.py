@@ -12,8 +12,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.sweep import ScaleToZeroSweep
-from workflows.workspace import WorkspaceWorkflow
+from workflows.sweep_workflow import ScaleToZeroSweep
+from workflows.workspace_workflow import WorkspaceWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 BRANCHES = {

@@ -14,17 +14,23 @@ from tests.conftest import load_example
 from tests.workflow.conftest import query_status, running_worker, wait_for_phase
 from tests.workflow.fakes import FakeCloud
 from workflows import conditions as cond
-from workflows.contracts import ActivityName, Phase, SignalName, SuspendRequest, UpdateName, WorkspaceStatus
-from workflows.pool_contracts import SCALE_AGENT_POOL
-from workflows.sweep import ScaleToZeroSweep
 from workflows.sweep_contracts import (
     ANNOTATION_IDLE_WINDOW,
     ANNOTATION_SCALE_TO_ZERO,
     SweepInput,
     SweepResult,
 )
-from workflows.validation import parse_workspace
-from workflows.workspace import WorkspaceWorkflow
+from workflows.sweep_workflow import ScaleToZeroSweep
+from workflows.workspace_contracts import (
+    ActivityName,
+    Phase,
+    SignalName,
+    SuspendRequest,
+    UpdateName,
+    WorkspaceStatus,
+)
+from workflows.workspace_validation import parse_workspace
+from workflows.workspace_workflow import WorkspaceWorkflow
 
 HOUR = timedelta(hours=1)
 
@@ -95,7 +101,7 @@ async def test_resume_is_refused_unless_suspended_and_suspend_only_applies_when_
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await resume(handle)
         assert "is Ready, not Suspended" in str(refused.value.cause)
-    assert SCALE_AGENT_POOL not in cloud.calls
+    assert ActivityName.SCALE_AGENT_POOL not in cloud.calls
 
 
 async def test_delete_while_suspended_removes_everything(env: WorkflowEnvironment) -> None:

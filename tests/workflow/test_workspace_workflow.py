@@ -13,7 +13,7 @@ from tests.conftest import load_example
 from tests.workflow.conftest import query_status, running_worker, wait_for_phase
 from tests.workflow.fakes import FakeCloud
 from workflows import conditions as cond
-from workflows.contracts import (
+from workflows.workspace_contracts import (
     ActivityName,
     NodeReadiness,
     Phase,
@@ -22,9 +22,9 @@ from workflows.contracts import (
     WorkloadReadiness,
     WorkspaceResult,
 )
-from workflows.manifest import Workspace
-from workflows.validation import parse_workspace
-from workflows.workspace import WorkspaceWorkflow
+from workflows.workspace_spec import Workspace
+from workflows.workspace_validation import parse_workspace
+from workflows.workspace_workflow import WorkspaceWorkflow
 
 
 def falcon() -> Workspace:

@@ -1,10 +1,31 @@
-"""One way to build a Temporal client for the worker, the CLI and the controllers."""
+"""The one way every process builds a Temporal client: workers, controllers, the CLI, the local cloud.
 
+Settings come from `KAITO_TEMPORAL_*`: a dev server, a self-hosted cluster with (m)TLS, or Temporal Cloud
+with an API key. Every client carries the pydantic data converter, so payloads are typed models.
+"""
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
-from worker.settings import TemporalSettings
+
+class TemporalSettings(BaseSettings):
+    """How to reach Temporal: a dev server, a self-hosted cluster with (m)TLS, or Cloud with an API key."""
+
+    model_config = SettingsConfigDict(env_prefix="KAITO_TEMPORAL_", extra="ignore")
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    api_key: SecretStr | None = None
+    tls: bool = False
+    tls_server_ca: Path | None = None
+    tls_client_cert: Path | None = None
+    tls_client_key: Path | None = None
+    tls_server_name: str | None = None
 
 
 def tls_config(settings: TemporalSettings) -> TLSConfig | bool:

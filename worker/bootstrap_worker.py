@@ -1,4 +1,4 @@
-"""The bootstrap worker: `python -m worker.bootstrap`.
+"""The bootstrap worker: `python -m worker.bootstrap_worker`.
 
 It serves the cluster-bootstrap workflow on its own task queue (`kaito-bootstrap`) with the operator's
 own credentials: an Azure identity allowed to change the cluster, create identities and assign roles
@@ -12,8 +12,9 @@ import logging
 
 from temporalio.worker import Worker
 
+from activities.azure_identity import IdentityActivities
 from activities.cluster_setup import ClusterSetupActivities, ComponentDefaults
-from activities.identity import IdentityActivities
+from connections.temporal import TemporalSettings, connect
 from worker.clients import (
     authorization,
     azure_credential,
@@ -21,10 +22,9 @@ from worker.clients import (
     kubernetes_api,
     managed_identity,
 )
-from worker.connect import connect
 from worker.lifecycle import serve_until_signalled
-from worker.settings import BootstrapSettings, TemporalSettings
-from workflows.bootstrap import BootstrapWorkflow
+from worker.settings import BootstrapSettings
+from workflows.bootstrap_workflow import BootstrapWorkflow
 
 
 def component_defaults(settings: BootstrapSettings) -> ComponentDefaults:

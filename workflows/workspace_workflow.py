@@ -17,8 +17,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import conditions as cond
     from workflows import search_attributes as sa
-    from workflows.contracts import (
+    from workflows.workspace_contracts import (
         STATUS_QUERY,
+        WORKSPACE_WORKFLOW,
         ActivityName,
         AgentPoolState,
         CarriedState,
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         NodeReadiness,
         Phase,
         PhaseTiming,
+        PoolScale,
         ProvisioningPlan,
         SignalName,
         SpecChange,
@@ -40,9 +42,8 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceResult,
         WorkspaceStatus,
     )
-    from workflows.manifest import Workspace
-    from workflows.pool_contracts import SCALE_AGENT_POOL, PoolScale
-    from workflows.validation import check_update
+    from workflows.workspace_spec import Workspace
+    from workflows.workspace_validation import check_update
 
 T = TypeVar("T")
 
@@ -60,7 +61,7 @@ class _DeleteRequested(Exception):
     """Unwinds whatever step is running when the delete signal arrives."""
 
 
-@workflow.defn(name="WorkspaceWorkflow")
+@workflow.defn(name=WORKSPACE_WORKFLOW)
 class WorkspaceWorkflow:
     @workflow.init
     def __init__(self, workspace: Workspace) -> None:
@@ -334,7 +335,8 @@ class WorkspaceWorkflow:
             f"scale {plan.model} to 0 replicas",
         )  # fmt: skip
         await self._step(
-            SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState, timedelta(minutes=30),
+            ActivityName.SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState,
+            timedelta(minutes=30),
             f"scale agent pool {plan.agent_pool} to 0 nodes", heartbeat=timedelta(minutes=2),
         )  # fmt: skip
         await self._wait_for(
@@ -411,7 +413,8 @@ class WorkspaceWorkflow:
             "scale the workload back to 0", interruptible=False,
         )  # fmt: skip
         await self._step(
-            SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState, timedelta(minutes=30),
+            ActivityName.SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState,
+            timedelta(minutes=30),
             "scale the agent pool back to 0", heartbeat=timedelta(minutes=2), interruptible=False,
         )  # fmt: skip
         self._carried.suspended = SuspendedState(since=workflow.now(), reason=f"resume failed: {failure}")

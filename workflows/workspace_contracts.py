@@ -11,9 +11,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from workflows.manifest import Workspace
+from workflows.workspace_spec import Workspace
 
 TASK_QUEUE = "kaito-provisioning"
+WORKSPACE_WORKFLOW = "WorkspaceWorkflow"
 BOOTSTRAP_TASK_QUEUE = "kaito-bootstrap"
 
 
@@ -29,6 +30,7 @@ class ActivityName(StrEnum):
     DELETE_INFERENCE = "delete_inference"
     CHECK_HEALTH = "check_inference_health"
     SCALE_INFERENCE = "scale_inference"
+    SCALE_AGENT_POOL = "scale_agent_pool"
     WRITE_STATUS = "write_workspace_status"
 
 
@@ -206,6 +208,13 @@ class TrafficObserved(BaseModel):
 class InferenceScale(BaseModel):
     plan: ProvisioningPlan
     replicas: int = Field(ge=0)
+
+
+class PoolScale(BaseModel):
+    """Scale the workspace's GPU pool to `count` nodes (0 stops paying for the VMs, keeps the pool)."""
+
+    plan: ProvisioningPlan
+    count: int = Field(ge=0, le=1000)
 
 
 class SuspendedState(BaseModel):

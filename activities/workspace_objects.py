@@ -7,7 +7,6 @@ StatefulSet are what KAITO's workspace controller creates (reference/kaito.md §
 import math
 from typing import Any
 
-from workflows.contracts import ProvisioningPlan
 from workflows.naming import (
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
@@ -21,6 +20,7 @@ from workflows.naming import (
     SERVICE_PORT,
     headless_service_name,
 )
+from workflows.workspace_contracts import ProvisioningPlan
 
 WORKSPACE_API_GROUP_VERSION = "kaito.sh/v1beta1"
 PROBE_PERIOD_SECONDS = 10

@@ -8,10 +8,18 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from workflows import search_attributes as sa
-from workflows.contracts import TASK_QUEUE, Phase, SignalName, SpecChange, WorkspaceResult
-from workflows.manifest import Workspace, workflow_id_for
+from workflows.workspace_contracts import (
+    TASK_QUEUE,
+    WORKSPACE_WORKFLOW,
+    Phase,
+    SignalName,
+    SpecChange,
+    WorkspaceResult,
+)
+from workflows.workspace_spec import Workspace, workflow_id_for
 
-WORKFLOW_TYPE = "WorkspaceWorkflow"
+# The visibility query for every workspace that exists (its workflow runs for the Workspace's lifetime).
+RUNNING_WORKSPACES = f'WorkflowType = "{WORKSPACE_WORKFLOW}" AND ExecutionStatus = "Running"'
 
 
 def initial_search_attributes(ws: Workspace) -> TypedSearchAttributes:
@@ -29,7 +37,7 @@ def initial_search_attributes(ws: Workspace) -> TypedSearchAttributes:
 
 async def apply_workspace(client: Client, ws: Workspace) -> WorkflowHandle[object, WorkspaceResult]:
     return await client.start_workflow(
-        WORKFLOW_TYPE,
+        WORKSPACE_WORKFLOW,
         ws,
         id=workflow_id_for(ws.namespace, ws.name),
         task_queue=TASK_QUEUE,

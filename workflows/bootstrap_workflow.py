@@ -1,8 +1,8 @@
 """The cluster-bootstrap workflow: the seed's steps 2–6 as one idempotent, re-runnable workflow.
 
 Id `bootstrap/<subscription>/<resource group>/<cluster>`, task queue `kaito-bootstrap`, served by a worker
-holding the operator's credential (`python -m worker.bootstrap`). Each step is its own retryable activity
-with a summary, so the Temporal UI lists them in order:
+holding the operator's credential (`python -m worker.bootstrap_worker`). Each step is its own retryable
+activity with a summary, so the Temporal UI lists them in order:
 
  1. enable the OIDC issuer and workload identity on the cluster (long-running PUT, heartbeating)
  2. read the issuer URL (and the cluster's resource id and location)

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from presets.models import ModelPreset, Runtime, find_model, model_names
 from presets.sizing import cheapest_fitting_sku, check_fit, needs_text, nodes_needed, offers_text
 from presets.skus import GpuSku, find_sku, looks_like_gpu_or_general_sku
-from workflows.manifest import API_VERSIONS, Workspace
 from workflows.naming import MAX_WORKSPACE_NAME, RESERVED_SELECTOR_KEYS
+from workflows.workspace_spec import API_VERSIONS, Workspace
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")

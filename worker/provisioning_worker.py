@@ -9,11 +9,11 @@ import logging
 
 from temporalio.worker import Worker
 
+from connections.temporal import TemporalSettings, connect
 from worker.clients import azure_credential, container_service, kubernetes_api
-from worker.connect import connect
 from worker.lifecycle import serve_until_signalled
 from worker.registry import WORKFLOWS, activity_config, provisioning_activities
-from worker.settings import TemporalSettings, WorkerSettings
+from worker.settings import WorkerSettings
 
 
 async def run(settings: WorkerSettings, temporal: TemporalSettings) -> None:

@@ -4,7 +4,7 @@ r"""`kaitoctl bootstrap`: set a cluster up for kaito-temporal through the bootst
 
 starts (or joins, if one is running) the workflow `bootstrap/S/G/C` on the bootstrap task queue and shows
 its steps as they finish. A bootstrap worker holding the operator's credential must serve that queue
-(`python -m worker.bootstrap`; the local cloud runs one). The same run through the Temporal CLI:
+(`python -m worker.bootstrap_worker`; the local cloud runs one). The same run through the Temporal CLI:
 
     temporal workflow start --type BootstrapWorkflow --task-queue kaito-bootstrap \
         --workflow-id bootstrap/S/G/C \
@@ -28,9 +28,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
+from connections.temporal import connect
 from kaitoctl.context import running_stack, temporal_settings
-from worker.connect import connect
-from workflows.bootstrap import BootstrapWorkflow
 from workflows.bootstrap_contracts import (
     BOOTSTRAP_TASK_QUEUE,
     PROGRESS_QUERY,
@@ -38,6 +37,7 @@ from workflows.bootstrap_contracts import (
     BootstrapRequest,
     BootstrapResult,
 )
+from workflows.bootstrap_workflow import BootstrapWorkflow
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -113,7 +113,8 @@ async def run(request: BootstrapRequest, *, wait: bool, quiet: bool) -> Bootstra
         _fail(f"cannot reach Temporal at {settings.address}: {error}")
     if not await _has_worker(client):
         _fail(
-            f"no bootstrap worker polls task queue {BOOTSTRAP_TASK_QUEUE}: run `python -m worker.bootstrap` "
+            f"no bootstrap worker polls task queue {BOOTSTRAP_TASK_QUEUE}: run "
+            "`python -m worker.bootstrap_worker` "
             "with the operator's Azure credential (AZURE_CLIENT_ID/SECRET/TENANT_ID or az login) and an "
             "admin kubeconfig (KAITO_KUBECONFIG) for the cluster"
         )

@@ -13,9 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import SignalName, SuspendRequest, TrafficObserved
     from workflows.durations import format_duration
-    from workflows.manifest import workflow_id_for
     from workflows.sweep_contracts import (
         SWEEP_WORKFLOW,
         CounterSeen,
@@ -27,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
         SweepState,
         TrafficSample,
     )
+    from workflows.workspace_contracts import SignalName, SuspendRequest, TrafficObserved
+    from workflows.workspace_spec import workflow_id_for
 
 SAMPLE_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))

@@ -1,7 +1,7 @@
 """The cluster bootstrap in the local cloud: who holds which credential, and running the workflow.
 
 Two credential domains, as on AKS:
-* the bootstrap worker (`python -m worker.bootstrap`) gets the operator's client secret and the admin
+* the bootstrap worker (`python -m worker.bootstrap_worker`) gets the operator's client secret and the admin
   kubeconfig — what a person running `az` and `kubectl` has;
 * the provisioning worker (`python -m worker`) gets only what the AKS workload-identity webhook injects
   (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST) plus endpoints;
@@ -19,8 +19,8 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from localcloud.azure.config import EmulatorConfig
 from localcloud.azure.launcher import AzureEmulatorProcess
-from workflows.bootstrap import BootstrapWorkflow
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
+from workflows.bootstrap_workflow import BootstrapWorkflow
 
 TOKEN_FILE_NAME = "azure-identity-token"  # the webhook's file name under /var/run/secrets/azure/tokens
 
