@@ -1,6 +1,6 @@
 """What the cluster-bootstrap workflow takes, returns and exchanges with its activities.
 
-The bootstrap (DESIGN "Cluster bootstrap") is one workflow per cluster, id
+The bootstrap (see docs/architecture.md, "Cluster bootstrap") is one workflow per cluster, id
 `bootstrap/<subscription>/<resource group>/<cluster>`, on the bootstrap task queue, served by a worker
 that holds the operator's own Azure credential and an admin kubeconfig. Its Azure steps use the identity
 activities' contracts (`workflows.identity_contracts`); its Kubernetes steps take a `ClusterSetup`.

@@ -1,6 +1,6 @@
 """What the cluster-bootstrap workflow exchanges with its Azure identity activities.
 
-The bootstrap (DESIGN "Cluster bootstrap") enables the OIDC issuer and workload identity on the cluster,
+The bootstrap enables the OIDC issuer and workload identity on the cluster,
 creates the worker's user-assigned identity, gives it Contributor on the cluster, and federates it with
 the worker's Kubernetes service account. Each step is one idempotent activity, called by these names with
 these pydantic models (carried by the pydantic data converter; new fields get defaults).
