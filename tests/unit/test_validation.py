@@ -6,11 +6,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLES, load_example
+from workflows.workspace_plan import build_plan
 from workflows.workspace_validation import WorkspaceInvalid, check_update, parse_workspace, validate_workspace
 
 
 def falcon7b() -> dict[str, Any]:
     return copy.deepcopy(load_example("workspace-falcon-7b.yaml"))
+
+
+def falcon40b_on(instance_type: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = load_example("workspace-falcon-40b.yaml")
+    manifest["resource"]["instanceType"] = instance_type
+    return manifest
 
 
 def errors_of(manifest: dict[str, Any]) -> list[str]:
@@ -39,8 +46,7 @@ def test_v1alpha1_and_v1beta1_parse_unchanged_with_fields_at_top_level() -> None
 
 
 def test_too_small_sku_says_what_is_needed_what_is_offered_and_what_fits() -> None:
-    manifest = load_example("workspace-falcon-40b.yaml")
-    manifest["resource"]["instanceType"] = "Standard_NC6s_v3"  # type: ignore[index]
+    manifest = falcon40b_on("Standard_NC6s_v3")
     assert errors_of(manifest) == [
         "resource.instanceType: falcon-40b cannot run across nodes and needs 2 GPUs and 90Gi; "
         "Standard_NC6s_v3 has 1 GPU and 16Gi per node; Standard_NC48ads_A100_v4 fits"
@@ -48,9 +54,8 @@ def test_too_small_sku_says_what_is_needed_what_is_offered_and_what_fits() -> No
 
 
 def test_explicit_count_that_does_not_fit_reports_the_totals() -> None:
-    manifest = load_example("workspace-falcon-40b.yaml")
-    manifest["resource"]["instanceType"] = "Standard_NC6s_v3"  # type: ignore[index]
-    manifest["resource"]["count"] = 1  # type: ignore[index]
+    manifest = falcon40b_on("Standard_NC6s_v3")
+    manifest["resource"]["count"] = 1
     assert errors_of(manifest) == [
         "resource.instanceType: falcon-40b needs 2 GPUs and 90Gi; Standard_NC6s_v3 has 1 GPU and 16Gi; "
         "Standard_NC48ads_A100_v4 fits"
@@ -148,10 +153,37 @@ def test_unknown_n_series_is_accepted_with_a_warning() -> None:
     assert report.warnings and "not in the GPU catalog" in report.warnings[0]
 
 
+def test_nd96asr_v4_is_in_the_catalog_and_gets_the_gpu_checks() -> None:
+    manifest = falcon40b_on("Standard_ND96asr_v4")
+    report = validate_workspace(parse_workspace(manifest))
+    assert report.ok and not report.warnings
+    manifest["inference"]["preset"] = {
+        "name": "llama-3.3-70b-instruct",
+        "presetOptions": {"modelAccessSecret": "hf"},
+    }
+    assert errors_of(manifest) == [
+        "resource.instanceType: llama-3.3-70b-instruct needs 4 GPUs of at least 80Gi each and 320Gi; "
+        "Standard_ND96asr_v4 has 8 GPUs and 320Gi; Standard_NC96ads_A100_v4 fits"
+    ]
+
+
+def test_kaitos_spelling_of_nd96asr_v4_is_checked_and_planned_as_the_azure_size() -> None:
+    manifest = falcon40b_on("Standard_ND96asr_A100_v4")
+    ws = parse_workspace(manifest)
+    report = validate_workspace(ws)
+    assert report.ok and not any("not in the GPU catalog" in w for w in report.warnings)
+    plan = build_plan(ws)
+    assert (plan.instance_type, plan.gpus_per_node, plan.node_count) == ("Standard_ND96asr_v4", 8, 1)
+    manifest["inference"]["preset"] = {
+        "name": "llama-3.3-70b-instruct",
+        "presetOptions": {"modelAccessSecret": "hf"},
+    }
+    assert "Standard_ND96asr_v4 has 8 GPUs and 320Gi" in errors_of(manifest)[0]
+
+
 def test_bypass_annotation_skips_gpu_checks_with_a_warning() -> None:
-    manifest = load_example("workspace-falcon-40b.yaml")
-    manifest["resource"]["instanceType"] = "Standard_NC6s_v3"  # type: ignore[index]
-    manifest["metadata"]["annotations"] = {"kaito.sh/bypass-resource-checks": ""}  # type: ignore[index]
+    manifest = falcon40b_on("Standard_NC6s_v3")
+    manifest["metadata"]["annotations"] = {"kaito.sh/bypass-resource-checks": ""}
     report = validate_workspace(parse_workspace(manifest))
     assert report.ok and "GPU checks skipped" in report.warnings[0]
 
