@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from presets.models import ModelPreset, Runtime, find_model, model_names
 from presets.sizing import cheapest_fitting_sku, check_fit, needs_text, nodes_needed, offers_text
 from presets.skus import GpuSku, find_sku, looks_like_gpu_or_general_sku
+from presets.vm_sizes import alias_warning
 from workflows.naming import MAX_WORKSPACE_NAME, RESERVED_SELECTOR_KEYS
 from workflows.workspace_spec import API_VERSIONS, Workspace
 
@@ -261,6 +262,8 @@ def _check_instance_type(ws: Workspace, report: Report, model: ModelPreset | Non
         return None
     sku = find_sku(instance_type)
     if sku is not None:
+        if warning := alias_warning(instance_type):
+            report.warnings.append(f"{where}: {warning}")
         return sku
     if looks_like_gpu_or_general_sku(instance_type):
         report.warnings.append(
