@@ -13,8 +13,9 @@ up on, and the decision is:
   that could not get a token for a transient reason, connection errors and timeouts. A `Retry-After`
   from ARM becomes the next retry's delay.
 * busy — another operation runs on the resource: a 409 conflict (`is_busy`), or a provisioningState
-  such as Creating that the activity read. Retryable, after the activity's `busy_retry` delay (`busy`):
-  the next attempt reads the resource again and writes only what still differs.
+  such as Creating that the activity read. Retryable, after ARM's Retry-After or else the activity's
+  `busy_retry` delay (`busy`): the next attempt reads the resource again and writes only what still
+  differs.
 * final (non-retryable) — 400 validation (`BadRequest`, `InvalidParameter` …), `QuotaExceeded` in any
   shape, 403 `AuthorizationFailed`, 404 where the caller did not expect it, 409 conflicts that describe
   the request rather than the moment (`InvalidResourceLocation`, `PropertyChangeNotAllowed` …).
@@ -217,11 +218,13 @@ def classify(
 ) -> ApplicationError:
     """An ApplicationError typed with the ARM code, retryable or final as the module docstring says.
 
-    A busy conflict is retried after `busy_retry` when given (else as any retryable error). Details carry
-    `{"code", "message", "status"}` for callers that want them structured.
+    A busy conflict is retried after ARM's Retry-After, else `busy_retry`, when that is given (else as
+    any retryable error). Details carry `{"code", "message", "status"}` for callers that want them
+    structured.
     """
     if busy_retry is not None and isinstance(error, HttpResponseError) and is_busy(error):
-        return busy(doing, arm_message(error), busy_retry, code=arm_code(error), status=error.status_code)
+        delay = retry_after(error) or busy_retry
+        return busy(doing, arm_message(error), delay, code=arm_code(error), status=error.status_code)
     refusal = entra_refusal(error)
     if refusal is not None and isinstance(error, ClientAuthenticationError):
         grace = CREDENTIAL_GRACE if credential_grace is None else credential_grace

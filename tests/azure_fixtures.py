@@ -55,7 +55,7 @@ def emulator_config(tmp_path: Path, issuer: TestIssuer) -> EmulatorConfig:
         issuer_ca_files=[issuer.ca_file],
         durations=OperationDurations.uniform(0.2),
         # Like AKS, no Retry-After: the client's polling decides, and the emulator's retry-after-ms hint
-        # keeps polls at 20 ms (test_lro_protocol covers Retry-After).
+        # keeps polls at 20 ms (test_agentpools.py::test_retry_after_protocol_is_honoured covers Retry-After).
         send_retry_after=False,
         poll_hint_ms=20,
     )
