@@ -1,30 +1,33 @@
 """AKS agent-pool activities: ensure (create or scale to the plan), scale to a count, delete.
 
-They converge rather than repeat (DESIGN principle 3). Each attempt re-reads the pool first:
+They converge rather than repeat, so that a retried or re-run activity never makes a second pool or a
+second operation. Each attempt reads the pool first:
 
-* an operation already running on it (someone else's, or ours from an attempt whose worker died) is
-  waited out by polling the pool, never raced;
+* an operation already running on it (someone else's, or ours from an attempt whose worker died) fails
+  the attempt retryably (`activities.azure_errors.busy`); Temporal runs the next attempt after
+  `Waits.busy_retry`, and that attempt reads the pool again — an operation is never raced;
 * a pool already as desired gets no PUT at all;
 * a 409 OperationNotAllowed — another operation started between our GET and our PUT, or the SDK re-sent
-  a PUT whose answer was lost and met the operation that PUT itself started — is not an error: wait for
-  the pool to settle, re-read it, and PUT only if it still differs;
-* delete treats 404 (and a pool that finishes Deleting while we wait) as done.
+  a PUT whose answer was lost and met the operation that PUT itself started — is "busy" too: the next
+  attempt reads the pool again and PUTs only if it still differs;
+* delete treats 404 (and a pool whose Deleting has ended by the next attempt) as done;
+* a pool of another workspace, of another VM size, or the cluster's System pool is refused, final.
 
+Our own operation is awaited inside the attempt, heartbeating (`activities.azure_waits.await_operation`).
 Failures leave as `ApplicationError`s typed with ARM's code (see `activities.azure_errors`).
 """
 
-import asyncio
 from enum import Enum
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from azure.mgmt.containerservice.models import AgentPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.azure_errors import AZURE_FAILURES, classify, is_busy
-from activities.azure_waits import Waits, heartbeat, with_heartbeats
+from activities.azure_errors import AZURE_FAILURES, busy, classify
+from activities.azure_waits import Waits, await_operation
 from activities.config import ActivityConfig
 from activities.workspace_objects import agent_pool_body
 from workflows.workspace_contracts import ActivityName, AgentPoolState, PoolScale, ProvisioningPlan
@@ -97,14 +100,13 @@ class AgentPoolActivities:
         except AZURE_FAILURES as err:
             raise classify(err, f"read agent pool {name}") from None
 
-    async def _settled(self, name: str) -> AgentPool | None:
-        """The pool once no operation runs on it; None once it does not exist (e.g. Deleting ended)."""
-        while True:
-            pool = await self._get(name)
-            if pool is None or _props(pool) is None or _props(pool).provisioning_state not in BUSY_STATES:
-                return pool
-            heartbeat(f"agent pool {name} is {_props(pool).provisioning_state}; waiting for it to settle")
-            await asyncio.sleep(self._waits.poll_seconds)
+    async def _settled(self, name: str, doing: str) -> AgentPool | None:
+        """The pool when no operation runs on it, None when it does not exist; else a busy retry."""
+        pool = await self._get(name)
+        state = text(_props(pool).provisioning_state) if pool is not None else ABSENT
+        if state in BUSY_STATES:
+            raise busy(doing, f"agent pool {name} is {state}", self._waits.busy_retry)
+        return pool
 
     def _check_ours(self, pool: AgentPool, plan: ProvisioningPlan) -> None:
         """Refuse to touch a pool of another size, another workspace, or the cluster's System pool."""
@@ -133,10 +135,13 @@ class AgentPoolActivities:
         body = agent_pool_body(plan, count=count)
         if existing is not None and count > 0 and _power(existing) == "Stopped":
             body["properties"]["powerState"] = {"code": "Running"}  # a stopped pool must be started to scale
-        poller = await self._client.agent_pools.begin_create_or_update(
-            self._cluster.resource_group, self._cluster.cluster_name, plan.agent_pool, AgentPool(body)
-        )
-        return await with_heartbeats(poller.result(), doing, self._waits.heartbeat_seconds)
+        try:
+            poller = await self._client.agent_pools.begin_create_or_update(
+                self._cluster.resource_group, self._cluster.cluster_name, plan.agent_pool, AgentPool(body)
+            )
+            return await await_operation(poller, doing, self._waits)
+        except AZURE_FAILURES as err:
+            raise classify(err, doing, busy_retry=self._waits.busy_retry) from None
 
     async def ensure_count(
         self, plan: ProvisioningPlan, count: int, *, create: bool = True
@@ -147,34 +152,23 @@ class AgentPoolActivities:
         """
         name = plan.agent_pool
         doing = f"put agent pool {name} ({count} × {plan.instance_type})"
-        for _ in range(self._waits.busy_rounds):
-            existing = await self._settled(name)
-            if existing is not None:
-                self._check_ours(existing, plan)
-                if is_as_desired(existing, count):
-                    return pool_state(existing)
-            elif not create:
-                return AgentPoolState(
-                    name=name, provisioning_state=ABSENT, count=0, vm_size=plan.instance_type
-                )
-            try:
-                pool = await self._put(plan, count, existing, doing)
-            except HttpResponseError as err:
-                if not is_busy(err):
-                    raise classify(err, doing) from None
-                heartbeat(f"{doing}: another operation is in progress; waiting")
-                await asyncio.sleep(self._waits.poll_seconds)
-                continue
-            except AZURE_FAILURES as err:
-                raise classify(err, doing) from None
-            if is_as_desired(pool, count):
-                return pool_state(pool)
-            # Our operation succeeded, but by its final GET another one had started: look again.
-        raise ApplicationError(
-            f"{doing}: OperationNotAllowed: still conflicting with other operations after "
-            f"{self._waits.busy_rounds} tries",
-            type="OperationNotAllowed",
-        )
+        existing = await self._settled(name, doing)
+        if existing is not None:
+            self._check_ours(existing, plan)
+            if is_as_desired(existing, count):
+                return pool_state(existing)
+        elif not create:
+            return AgentPoolState(name=name, provisioning_state=ABSENT, count=0, vm_size=plan.instance_type)
+        pool = await self._put(plan, count, existing, doing)
+        if not is_as_desired(pool, count):
+            # Our operation succeeded, but by its final GET another one had changed the pool.
+            state = pool_state(pool)
+            raise busy(
+                doing,
+                f"agent pool {name} is {state.provisioning_state} with {state.count} nodes after our PUT",
+                self._waits.busy_retry,
+            )
+        return pool_state(pool)
 
     # ---- activities -------------------------------------------------------------------------------
 
@@ -191,34 +185,22 @@ class AgentPoolActivities:
 
     @activity.defn(name=ActivityName.DELETE_AGENT_POOL)
     async def delete_agent_pool(self, plan: ProvisioningPlan) -> None:
-        """Delete the pool; already gone (404, or a Deleting that finishes while we wait) is done."""
+        """Delete the pool; already gone (404, or a Deleting that has ended by a later attempt) is done."""
         name = plan.agent_pool
         doing = f"delete agent pool {name}"
-        for _ in range(self._waits.busy_rounds):
-            existing = await self._settled(name)
-            if existing is None:
-                return
-            self._check_ours_for_delete(existing, plan)
-            try:
-                poller = await self._client.agent_pools.begin_delete(
-                    self._cluster.resource_group, self._cluster.cluster_name, name
-                )
-                await with_heartbeats(poller.result(), doing, self._waits.heartbeat_seconds)
-                return
-            except ResourceNotFoundError:
-                return
-            except HttpResponseError as err:
-                if not is_busy(err):
-                    raise classify(err, doing) from None
-                heartbeat(f"{doing}: another operation is in progress; waiting")
-                await asyncio.sleep(self._waits.poll_seconds)
-            except AZURE_FAILURES as err:
-                raise classify(err, doing) from None
-        raise ApplicationError(
-            f"{doing}: OperationNotAllowed: still conflicting with other operations after "
-            f"{self._waits.busy_rounds} tries",
-            type="OperationNotAllowed",
-        )
+        existing = await self._settled(name, doing)
+        if existing is None:
+            return
+        self._check_ours_for_delete(existing, plan)
+        try:
+            poller = await self._client.agent_pools.begin_delete(
+                self._cluster.resource_group, self._cluster.cluster_name, name
+            )
+            await await_operation(poller, doing, self._waits)
+        except ResourceNotFoundError:
+            return
+        except AZURE_FAILURES as err:
+            raise classify(err, doing, busy_retry=self._waits.busy_retry) from None
 
     def _check_ours_for_delete(self, pool: AgentPool, plan: ProvisioningPlan) -> None:
         """Deleting only checks ownership: a pool of another size named for this workspace is still ours."""

@@ -8,11 +8,14 @@ The SDK's own retry policy has already run inside the attempt: it honours `Retry
 re-sends after a dropped connection or a read timeout. What reaches `classify` is what that policy gave
 up on, and the decision is:
 
-* retryable — 408/429/5xx, 409 "busy" conflicts (another operation in progress), a long-running
-  operation that ended Failed/Canceled for a transient reason, `PrincipalNotFound` (AAD replication
-  right after an identity is created), ARM's 401, a credential that could not get a token for a
-  transient reason, connection errors and timeouts. A `Retry-After` from ARM becomes the next retry's
-  delay.
+* retryable — 408/429/5xx, a long-running operation that ended Failed/Canceled for a transient reason,
+  `PrincipalNotFound` (AAD replication right after an identity is created), ARM's 401, a credential
+  that could not get a token for a transient reason, connection errors and timeouts. A `Retry-After`
+  from ARM becomes the next retry's delay.
+* busy — another operation runs on the resource: a 409 conflict (`is_busy`), or a provisioningState
+  such as Creating that the activity read. Retryable, after ARM's Retry-After or else the activity's
+  `busy_retry` delay (`busy`): the next attempt reads the resource again and writes only what still
+  differs.
 * final (non-retryable) — 400 validation (`BadRequest`, `InvalidParameter` …), `QuotaExceeded` in any
   shape, 403 `AuthorizationFailed`, 404 where the caller did not expect it, 409 conflicts that describe
   the request rather than the moment (`InvalidResourceLocation`, `PropertyChangeNotAllowed` …).
@@ -70,8 +73,10 @@ FEDERATION_MISMATCH = frozenset({70021, 700211, 700212, 700213, 7002138})
 CREDENTIAL_REFUSALS = FEDERATION_MISMATCH | {700016, 7000215, 700027}
 CREDENTIAL_GRACE = timedelta(seconds=10)
 _AADSTS = re.compile(r"AADSTS(\d+)")
-# Conflicts that only mean "another operation is running": wait for it, then look again.
+# Conflicts that only mean "another operation is running": retry once it ends, looking again first.
 BUSY_CODES = frozenset({"OperationNotAllowed", "AnotherOperationInProgress", "Conflict", "EtagMismatch"})
+# The error type of a resource read in a busy provisioningState (ARM's own code for the same situation).
+BUSY_STATE = "AnotherOperationInProgress"
 
 
 def arm_code(error: AzureError) -> str:
@@ -192,13 +197,34 @@ def _credential_refused(
     )
 
 
+def busy(
+    doing: str, cause: str, retry_in: timedelta, *, code: str = BUSY_STATE, status: int | None = None
+) -> ApplicationError:
+    """Another operation runs on the resource: retryable, after `retry_in`, by the next attempt."""
+    return ApplicationError(
+        f"{doing}: {code}: {cause}; the next attempt, in {retry_in.total_seconds():g}s, reads it again",
+        {"code": code, "message": cause, "status": status},
+        type=code,
+        next_retry_delay=retry_in,
+    )
+
+
 def classify(
-    error: BaseException, doing: str, *, credential_grace: timedelta | None = None
+    error: BaseException,
+    doing: str,
+    *,
+    credential_grace: timedelta | None = None,
+    busy_retry: timedelta | None = None,
 ) -> ApplicationError:
     """An ApplicationError typed with the ARM code, retryable or final as the module docstring says.
 
-    Details carry `{"code", "message", "status"}` for callers that want them structured.
+    A busy conflict is retried after ARM's Retry-After, else `busy_retry`, when that is given (else as
+    any retryable error). Details carry `{"code", "message", "status"}` for callers that want them
+    structured.
     """
+    if busy_retry is not None and isinstance(error, HttpResponseError) and is_busy(error):
+        delay = retry_after(error) or busy_retry
+        return busy(doing, arm_message(error), delay, code=arm_code(error), status=error.status_code)
     refusal = entra_refusal(error)
     if refusal is not None and isinstance(error, ClientAuthenticationError):
         grace = CREDENTIAL_GRACE if credential_grace is None else credential_grace

@@ -1,10 +1,12 @@
 """Cluster-bootstrap activities on the Azure side: workload identity for the in-cluster worker.
 
-Run on the bootstrap task queue with the operator's own credential (DESIGN "Cluster bootstrap"):
+Run on the bootstrap task queue (`python -m worker.bootstrap_worker`) with the operator's own credential,
+which may change the cluster, create identities and assign roles; the provisioning worker never holds it:
 
 1. `enable_cluster_workload_identity` — GET the managed cluster, switch on `oidcIssuerProfile` and
    `securityProfile.workloadIdentity`, PUT it back (long-running), return the issuer URL. No PUT when both
-   are already on.
+   are already on. A cluster busy with another operation (a provisioningState such as Updating, or a 409
+   to our PUT) is retried by Temporal after `Waits.busy_retry`, the next attempt reading it again.
    `read_cluster_issuer` — read it back (with the cluster's resource id and location) for the later steps.
 2. `ensure_user_assigned_identity` — the worker's identity; its clientId/principalId/tenantId.
 3. `ensure_role_assignment` — Contributor for that principal on the cluster's resource id, under a
@@ -16,10 +18,9 @@ Run on the bootstrap task queue with the operator's own credential (DESIGN "Clus
 Each reads before it writes and writes only the difference, so a retried or re-run bootstrap converges.
 """
 
-import asyncio
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignment, RoleAssignmentCreateParameters
 from azure.mgmt.containerservice.aio import ContainerServiceClient
@@ -34,20 +35,10 @@ from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.azure_errors import AZURE_FAILURES, arm_code, classify, is_busy
-from activities.azure_waits import Waits, heartbeat, with_heartbeats
+from activities.azure_errors import AZURE_FAILURES, arm_code, busy, classify
+from activities.azure_waits import Waits, await_operation
+from workflows import identity_contracts as contracts
 from workflows.bootstrap_contracts import BootstrapActivity, ClusterIssuer
-from workflows.identity_contracts import (
-    ClusterRef,
-    FederatedCredentialInfo,
-    FederatedCredentialRequest,
-    IdentityActivity,
-    IdentityInfo,
-    IdentityRef,
-    IssuerInfo,
-    RoleAssignmentInfo,
-    RoleAssignmentRequest,
-)
 
 CLUSTER_BUSY_STATES = frozenset(
     {"Creating", "Updating", "Upgrading", "Scaling", "Starting", "Stopping", "Deleting"}
@@ -109,71 +100,62 @@ class IdentityActivities:
 
     # ---- 1. OIDC issuer + workload identity on the cluster ----------------------------------------
 
-    async def _get_cluster(self, ref: ClusterRef) -> ManagedCluster:
+    async def _get_cluster(self, ref: contracts.ClusterRef) -> ManagedCluster:
         try:
             return await self._aks.managed_clusters.get(ref.resource_group, ref.cluster_name)
         except AZURE_FAILURES as err:
             raise classify(err, f"read managed cluster {ref.cluster_name}") from None
 
-    async def _settled_cluster(self, ref: ClusterRef) -> ManagedCluster:
-        while True:
-            cluster = await self._get_cluster(ref)
-            state = _props(cluster).provisioning_state
-            if state not in CLUSTER_BUSY_STATES:
-                return cluster
-            heartbeat(f"managed cluster {ref.cluster_name} is {state}; waiting for it to settle")
-            await asyncio.sleep(self._waits.poll_seconds)
+    async def _settled_cluster(self, ref: contracts.ClusterRef, doing: str) -> ManagedCluster:
+        """The cluster when no operation runs on it; else a busy retry."""
+        cluster = await self._get_cluster(ref)
+        state = str(_props(cluster).provisioning_state)
+        if state in CLUSTER_BUSY_STATES:
+            raise busy(doing, f"managed cluster {ref.cluster_name} is {state}", self._waits.busy_retry)
+        return cluster
 
-    @activity.defn(name=IdentityActivity.ENABLE_WORKLOAD_IDENTITY)
-    async def enable_cluster_workload_identity(self, ref: ClusterRef) -> IssuerInfo:
-        """Switch on the OIDC issuer and workload identity (GET, modify, long-running PUT); the issuer URL."""
+    @activity.defn(name=contracts.IdentityActivity.ENABLE_WORKLOAD_IDENTITY)
+    async def enable_cluster_workload_identity(self, ref: contracts.ClusterRef) -> contracts.IssuerInfo:
+        """Switch on the OIDC issuer and workload identity (GET, modify, long-running PUT); the issuer URL.
+
+        `changed` says whether this attempt sent the PUT (an earlier attempt's PUT whose answer was lost
+        reads as already on).
+        """
         doing = f"enable OIDC issuer and workload identity on {ref.cluster_name}"
         _check_subscription(self._aks, ref.subscription_id, doing)
-        changed = False
-        for _ in range(self._waits.busy_rounds):
-            cluster = await self._settled_cluster(ref)
-            issuer = _issuer_url(cluster)
-            settled_ok = _props(cluster).provisioning_state == "Succeeded"
-            if _oidc_enabled(cluster) and _workload_identity_enabled(cluster) and issuer and settled_ok:
-                return IssuerInfo(cluster_id=str(cluster.id), issuer_url=issuer, changed=changed)
-            props = _props(cluster)
-            props.oidc_issuer_profile = ManagedClusterOIDCIssuerProfile(enabled=True)
-            if props.security_profile is None:
-                props.security_profile = ManagedClusterSecurityProfile()
-            props.security_profile.workload_identity = ManagedClusterSecurityProfileWorkloadIdentity(
-                enabled=True
+        cluster = await self._settled_cluster(ref, doing)
+        issuer = _issuer_url(cluster)
+        settled_ok = _props(cluster).provisioning_state == "Succeeded"
+        if _oidc_enabled(cluster) and _workload_identity_enabled(cluster) and issuer and settled_ok:
+            return contracts.IssuerInfo(cluster_id=str(cluster.id), issuer_url=issuer, changed=False)
+        props = _props(cluster)
+        props.oidc_issuer_profile = ManagedClusterOIDCIssuerProfile(enabled=True)
+        if props.security_profile is None:
+            props.security_profile = ManagedClusterSecurityProfile()
+        props.security_profile.workload_identity = ManagedClusterSecurityProfileWorkloadIdentity(enabled=True)
+        try:
+            poller = await self._aks.managed_clusters.begin_create_or_update(
+                ref.resource_group, ref.cluster_name, cluster
             )
-            changed = True  # from here on a PUT may have taken effect, even if its answer is lost
-            try:
-                poller = await self._aks.managed_clusters.begin_create_or_update(
-                    ref.resource_group, ref.cluster_name, cluster
-                )
-                updated = await with_heartbeats(poller.result(), doing, self._waits.heartbeat_seconds)
-            except HttpResponseError as err:
-                if not is_busy(err):
-                    raise classify(err, doing) from None
-                heartbeat(f"{doing}: another operation is in progress; waiting")
-                await asyncio.sleep(self._waits.poll_seconds)
-                continue
-            except AZURE_FAILURES as err:
-                raise classify(err, doing) from None
-            issuer = _issuer_url(updated)
-            if not (_oidc_enabled(updated) and _workload_identity_enabled(updated)):
-                continue  # another update overtook ours before the final GET: read, wait, look again
-            if issuer:
-                return IssuerInfo(cluster_id=str(updated.id), issuer_url=issuer, changed=True)
+            updated = await await_operation(poller, doing, self._waits)
+        except AZURE_FAILURES as err:
+            raise classify(err, doing, busy_retry=self._waits.busy_retry) from None
+        if not (_oidc_enabled(updated) and _workload_identity_enabled(updated)):
+            raise busy(
+                doing,
+                f"another update of {ref.cluster_name} overtook ours before it was read back",
+                self._waits.busy_retry,
+            )
+        issuer = _issuer_url(updated)
+        if not issuer:
             # Never re-PUT for a missing URL: the next attempt reads it again.
             raise ApplicationError(
                 f"{doing}: the update succeeded but no issuer URL yet", type="IssuerNotReady"
             )
-        raise ApplicationError(
-            f"{doing}: OperationNotAllowed: still conflicting with other operations after "
-            f"{self._waits.busy_rounds} tries",
-            type="OperationNotAllowed",
-        )
+        return contracts.IssuerInfo(cluster_id=str(updated.id), issuer_url=issuer, changed=True)
 
     @activity.defn(name=BootstrapActivity.READ_ISSUER)
-    async def read_cluster_issuer(self, ref: ClusterRef) -> ClusterIssuer:
+    async def read_cluster_issuer(self, ref: contracts.ClusterRef) -> ClusterIssuer:
         """The issuer URL the cluster publishes (with its resource id and location), once both are on."""
         doing = f"read the OIDC issuer URL of {ref.cluster_name}"
         _check_subscription(self._aks, ref.subscription_id, doing)
@@ -190,8 +172,8 @@ class IdentityActivities:
 
     # ---- 2. the user-assigned identity ------------------------------------------------------------
 
-    @activity.defn(name=IdentityActivity.ENSURE_IDENTITY)
-    async def ensure_user_assigned_identity(self, ref: IdentityRef) -> IdentityInfo:
+    @activity.defn(name=contracts.IdentityActivity.ENSURE_IDENTITY)
+    async def ensure_user_assigned_identity(self, ref: contracts.IdentityRef) -> contracts.IdentityInfo:
         """Create the identity (or find it); its ids never change across re-PUTs, so retries are safe."""
         doing = f"ensure managed identity {ref.name}"
         _check_subscription(self._msi, ref.subscription_id, doing)
@@ -215,7 +197,7 @@ class IdentityActivities:
         return self._identity_info(made, created=existing is None)
 
     @staticmethod
-    def _identity_as_desired(identity: Identity, ref: IdentityRef) -> bool:
+    def _identity_as_desired(identity: Identity, ref: contracts.IdentityRef) -> bool:
         have = identity.tags or {}
         same_place = (
             str(identity.location or "").replace(" ", "").lower() == ref.location.replace(" ", "").lower()
@@ -223,13 +205,13 @@ class IdentityActivities:
         return same_place and all(have.get(k) == v for k, v in ref.tags.items())
 
     @staticmethod
-    def _identity_info(identity: Identity, *, created: bool) -> IdentityInfo:
+    def _identity_info(identity: Identity, *, created: bool) -> contracts.IdentityInfo:
         if not (identity.client_id and identity.principal_id and identity.tenant_id):
             raise ApplicationError(
                 f"managed identity {identity.name} has no clientId/principalId/tenantId yet",
                 type="IdentityIncomplete",
             )
-        return IdentityInfo(
+        return contracts.IdentityInfo(
             resource_id=str(identity.id),
             name=str(identity.name),
             client_id=str(identity.client_id),
@@ -240,8 +222,10 @@ class IdentityActivities:
 
     # ---- 3. the role assignment -------------------------------------------------------------------
 
-    @activity.defn(name=IdentityActivity.ENSURE_ROLE_ASSIGNMENT)
-    async def ensure_role_assignment(self, req: RoleAssignmentRequest) -> RoleAssignmentInfo:
+    @activity.defn(name=contracts.IdentityActivity.ENSURE_ROLE_ASSIGNMENT)
+    async def ensure_role_assignment(
+        self, req: contracts.RoleAssignmentRequest
+    ) -> contracts.RoleAssignmentInfo:
         """Assign the role under the request's deterministic name; an equal assignment anywhere is done."""
         doing = f"assign role {req.role_guid} to {req.principal_id} on {req.scope}"
         try:
@@ -275,7 +259,9 @@ class IdentityActivities:
             raise classify(err, doing) from None
         return self._assignment_info(made, req, created=True)
 
-    async def _existing_assignment(self, req: RoleAssignmentRequest, doing: str) -> RoleAssignmentInfo:
+    async def _existing_assignment(
+        self, req: contracts.RoleAssignmentRequest, doing: str
+    ) -> contracts.RoleAssignmentInfo:
         try:
             async for ra in self._authz.role_assignments.list_for_scope(
                 req.scope, filter=f"principalId eq '{req.principal_id}'"
@@ -295,8 +281,8 @@ class IdentityActivities:
 
     @staticmethod
     def _assignment_info(
-        ra: RoleAssignment, req: RoleAssignmentRequest, *, created: bool
-    ) -> RoleAssignmentInfo:
+        ra: RoleAssignment, req: contracts.RoleAssignmentRequest, *, created: bool
+    ) -> contracts.RoleAssignmentInfo:
         got_role = str(ra.role_definition_id or "").rstrip("/").rsplit("/", 1)[-1].lower()
         if got_role != req.role_guid or str(ra.principal_id or "").lower() != req.principal_id.lower():
             raise ApplicationError(
@@ -305,7 +291,7 @@ class IdentityActivities:
                 type="RoleAssignmentConflict",
                 non_retryable=True,
             )
-        return RoleAssignmentInfo(
+        return contracts.RoleAssignmentInfo(
             id=str(ra.id),
             name=str(ra.name),
             scope=str(ra.scope or req.scope),
@@ -316,8 +302,10 @@ class IdentityActivities:
 
     # ---- 4. the federated identity credential -----------------------------------------------------
 
-    @activity.defn(name=IdentityActivity.ENSURE_FEDERATED_CREDENTIAL)
-    async def ensure_federated_credential(self, req: FederatedCredentialRequest) -> FederatedCredentialInfo:
+    @activity.defn(name=contracts.IdentityActivity.ENSURE_FEDERATED_CREDENTIAL)
+    async def ensure_federated_credential(
+        self, req: contracts.FederatedCredentialRequest
+    ) -> contracts.FederatedCredentialInfo:
         """Write the credential unless an equal one (issuer, subject, audiences) already exists."""
         ident = req.identity
         doing = f"ensure federated credential {req.name} on {ident.name}"
@@ -344,7 +332,9 @@ class IdentityActivities:
         return self._credential_info(made, changed=True)
 
     @staticmethod
-    def _credential_equal(fic: FederatedIdentityCredential, req: FederatedCredentialRequest) -> bool:
+    def _credential_equal(
+        fic: FederatedIdentityCredential, req: contracts.FederatedCredentialRequest
+    ) -> bool:
         # Entra compares issuer and subject as exact, case-sensitive strings (the trailing slash counts).
         return (
             fic.issuer == req.issuer
@@ -353,8 +343,10 @@ class IdentityActivities:
         )
 
     @staticmethod
-    def _credential_info(fic: FederatedIdentityCredential, *, changed: bool) -> FederatedCredentialInfo:
-        return FederatedCredentialInfo(
+    def _credential_info(
+        fic: FederatedIdentityCredential, *, changed: bool
+    ) -> contracts.FederatedCredentialInfo:
+        return contracts.FederatedCredentialInfo(
             id=str(fic.id),
             name=str(fic.name),
             issuer=str(fic.issuer),

@@ -1,17 +1,22 @@
-"""Waiting on Azure inside an activity: heartbeats while an operation runs, and the pacing of re-checks.
+"""Waiting on Azure: which waits an activity attempt does itself, and which it leaves to Temporal.
 
-A long-running ARM operation (an agent pool create, a cluster update) takes minutes. The activity awaits
-the SDK's poller and heartbeats meanwhile, so Temporal notices a dead worker within the heartbeat timeout
-and a cancellation reaches the activity. When someone else's operation is running on the resource (409
-OperationNotAllowed, or a provisioningState like Creating) there is no poller to await, so the activity
-re-reads the resource every `poll_seconds` until it settles.
+* Another operation running on the resource (someone else's, or ours from an attempt whose worker died)
+  is not waited out inside the attempt. The attempt fails retryably (`activities.azure_errors.busy`)
+  with `Waits.busy_retry` as Temporal's next retry delay, and the next attempt reads the resource again.
+  So the workflow's retry policy owns every such wait: it is visible in the Temporal UI as the attempt
+  count and the last failure, it survives a worker restart, and no attempt holds a worker slot meanwhile.
+* Our own long-running operation (a pool create, a cluster update) is awaited inside the attempt, on the
+  SDK's poller (`await_operation`): abandoning it would lose its outcome, and the next attempt would
+  then meet it as "busy" instead. The attempt heartbeats meanwhile, so Temporal notices a dead worker
+  within the heartbeat timeout and a cancellation reaches the activity.
 """
 
 import asyncio
-from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from azure.core.polling import AsyncLROPoller
 from temporalio import activity
 
 T = TypeVar("T")
@@ -19,11 +24,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Waits:
-    """Pacing of one activity attempt (the defaults suit real Azure; tests shorten them)."""
+    """Pacing of the Azure activities (the defaults suit real Azure; tests shorten them)."""
 
-    poll_seconds: float = 10.0  # between GETs while another operation runs on the resource
-    heartbeat_seconds: float = 10.0  # between heartbeats while our own operation runs
-    busy_rounds: int = 60  # 409 conflicts tolerated in one attempt before it fails (retryably)
+    # Temporal's delay before the next attempt while another operation runs on the resource.
+    busy_retry: timedelta = timedelta(seconds=10)
+    # Between heartbeats while our own operation runs (well under the activities' heartbeat timeout).
+    heartbeat_every: timedelta = timedelta(seconds=10)
 
 
 def heartbeat(*details: Any) -> None:
@@ -32,19 +38,20 @@ def heartbeat(*details: Any) -> None:
         activity.heartbeat(*details)
 
 
-async def with_heartbeats(work: Awaitable[T], detail: str, every: float) -> T:
-    """Await `work` (usually `poller.result()`), heartbeating `detail` every `every` seconds.
+async def await_operation(poller: AsyncLROPoller[T], doing: str, waits: Waits) -> T:
+    """The result of our own long-running operation, heartbeating `doing` while it runs.
 
-    If the activity is cancelled the work is cancelled too: the poller stops, the ARM operation goes on
-    in Azure, and the retried or next activity finds it by re-reading the resource.
+    The one wait an Azure activity does inside its attempt (see the module docstring). If the activity
+    is cancelled the wait is cancelled too: the poller stops, the ARM operation goes on in Azure, and the
+    next attempt finds it by reading the resource.
     """
-    task = asyncio.ensure_future(work)
+    task = asyncio.ensure_future(poller.result())
     try:
         while True:
-            done, _ = await asyncio.wait({task}, timeout=every)
+            done, _ = await asyncio.wait({task}, timeout=waits.heartbeat_every.total_seconds())
             if done:
                 return task.result()
-            heartbeat(detail)
+            heartbeat(doing)
     finally:
         if not task.done():
             task.cancel()

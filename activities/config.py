@@ -10,12 +10,11 @@ from workflows.workspace_plan import PlanDeadlines
 
 
 class ClusterTarget(BaseModel):
-    """The AKS cluster whose agent pools we manage."""
+    """The AKS cluster whose agent pools we manage (its pools take its location: none is needed)."""
 
     subscription_id: str
     resource_group: str
     cluster_name: str
-    location: str = "eastus"
 
 
 class ActivityConfig(PlanDeadlines):

@@ -7,22 +7,15 @@ own credentials: an Azure identity allowed to change the cluster, create identit
 as the managed identity this workflow federates (task queues separate credential domains).
 """
 
-import asyncio
-import logging
-
-from temporalio.worker import Worker
+from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.containerservice.aio import ContainerServiceClient
+from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 
 from activities.azure_identity import IdentityActivities
 from activities.cluster_setup import ClusterSetupActivities, ComponentDefaults
-from connections.temporal import TemporalSettings, connect
-from worker.clients import (
-    authorization,
-    azure_credential,
-    container_service,
-    kubernetes_api,
-    managed_identity,
-)
-from worker.lifecycle import serve_until_signalled
+from connections.temporal import TemporalSettings
+from worker.clients import worker_clients
+from worker.lifecycle import run_process, serve_until_signalled
 from worker.settings import BootstrapSettings
 from workflows.bootstrap_workflow import BootstrapWorkflow
 
@@ -36,45 +29,33 @@ def component_defaults(settings: BootstrapSettings) -> ComponentDefaults:
 
 
 async def run(settings: BootstrapSettings, temporal: TemporalSettings) -> None:
-    client = await connect(temporal)
-    credential = azure_credential(settings)
-    aks = container_service(settings, credential)
-    msi = managed_identity(settings, credential)
-    authz = authorization(settings, credential)
-    kube = kubernetes_api(settings)
-    identities = IdentityActivities(aks, msi, authz)
-    setup = ClusterSetupActivities(kube, component_defaults(settings))
-    worker = Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[BootstrapWorkflow],
-        activities=[
-            identities.enable_cluster_workload_identity,
-            identities.read_cluster_issuer,
-            identities.ensure_user_assigned_identity,
-            identities.ensure_role_assignment,
-            identities.ensure_federated_credential,
-            setup.check_kube_target,
-            setup.install_workspace_crd,
-            setup.apply_identity_and_rbac,
-            setup.apply_components,
-        ],
-        graceful_shutdown_timeout=settings.graceful_shutdown,
-    )
-    try:
-        await serve_until_signalled(
-            worker, f"bootstrap worker polling {settings.task_queue} on {temporal.address}"
+    async with worker_clients(settings) as clients:
+        identities = IdentityActivities(
+            clients.arm(ContainerServiceClient),
+            clients.arm(ManagedServiceIdentityClient),
+            clients.arm(AuthorizationManagementClient),
         )
-    finally:
-        for azure in (aks, msi, authz):
-            await azure.close()
-        await credential.close()
-        kube.close()
+        setup = ClusterSetupActivities(clients.kube, component_defaults(settings))
+        await serve_until_signalled(
+            settings,
+            temporal,
+            workflows=[BootstrapWorkflow],
+            activities=[
+                identities.enable_cluster_workload_identity,
+                identities.read_cluster_issuer,
+                identities.ensure_user_assigned_identity,
+                identities.ensure_role_assignment,
+                identities.ensure_federated_credential,
+                setup.check_kube_target,
+                setup.install_workspace_crd,
+                setup.apply_identity_and_rbac,
+                setup.apply_components,
+            ],
+        )
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run(BootstrapSettings(), TemporalSettings()))
+    run_process(run, BootstrapSettings)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 import logging
 import os
-from typing import Any, cast
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
@@ -11,7 +14,7 @@ from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
-from worker.settings import WorkerSettings
+from worker.settings import AzureWorkerSettings
 
 log = logging.getLogger("kaito.worker")
 
@@ -30,12 +33,12 @@ def credential_source(environ: dict[str, str] | None = None) -> str:
     return "the rest of the DefaultAzureCredential chain (managed identity, Azure CLI, ...)"
 
 
-def azure_transport_kwargs(settings: WorkerSettings) -> dict[str, Any]:
+def azure_transport_kwargs(settings: AzureWorkerSettings) -> dict[str, Any]:
     """Trust a private CA (the local cloud's emulator) when a bundle is configured."""
     return {"connection_verify": str(settings.azure_ca_bundle)} if settings.azure_ca_bundle else {}
 
 
-def azure_credential(settings: WorkerSettings) -> DefaultAzureCredential:
+def azure_credential(settings: AzureWorkerSettings) -> DefaultAzureCredential:
     """Workload identity in-cluster (AZURE_CLIENT_ID/TENANT_ID/FEDERATED_TOKEN_FILE), else env or CLI."""
     kwargs = azure_transport_kwargs(settings)
     if settings.azure_authority:
@@ -46,17 +49,7 @@ def azure_credential(settings: WorkerSettings) -> DefaultAzureCredential:
     return DefaultAzureCredential(**kwargs)
 
 
-def container_service(settings: WorkerSettings, credential: DefaultAzureCredential) -> ContainerServiceClient:
-    return ContainerServiceClient(
-        credential,
-        settings.subscription_id,
-        base_url=settings.arm_endpoint,
-        credential_scopes=[settings.arm_scope],
-        **azure_transport_kwargs(settings),
-    )
-
-
-def kubernetes_api(settings: WorkerSettings) -> kube_client.ApiClient:
+def kubernetes_api(settings: AzureWorkerSettings) -> kube_client.ApiClient:
     """From a kubeconfig when one is set, otherwise the pod's service account."""
     if settings.kubeconfig:
         return cast(
@@ -67,10 +60,16 @@ def kubernetes_api(settings: WorkerSettings) -> kube_client.ApiClient:
     return kube_client.ApiClient(configuration)
 
 
-def managed_identity(
-    settings: WorkerSettings, credential: DefaultAzureCredential
-) -> ManagedServiceIdentityClient:
-    return ManagedServiceIdentityClient(
+ArmClient = TypeVar(
+    "ArmClient", ContainerServiceClient, ManagedServiceIdentityClient, AuthorizationManagementClient
+)
+
+
+def arm_client(
+    kind: type[ArmClient], settings: AzureWorkerSettings, credential: DefaultAzureCredential
+) -> ArmClient:
+    """An async ARM management client of `kind`, bound to the settings' subscription and endpoint."""
+    return kind(
         credential,
         settings.subscription_id,
         base_url=settings.arm_endpoint,
@@ -79,13 +78,26 @@ def managed_identity(
     )
 
 
-def authorization(
-    settings: WorkerSettings, credential: DefaultAzureCredential
-) -> AuthorizationManagementClient:
-    return AuthorizationManagementClient(
-        credential,
-        settings.subscription_id,
-        base_url=settings.arm_endpoint,
-        credential_scopes=[settings.arm_scope],
-        **azure_transport_kwargs(settings),
-    )
+@dataclass
+class WorkerClients:
+    """One worker process's Azure credential, ARM clients and Kubernetes client, closed together."""
+
+    settings: AzureWorkerSettings
+    credential: DefaultAzureCredential
+    kube: kube_client.ApiClient
+    _stack: AsyncExitStack
+
+    def arm(self, kind: type[ArmClient]) -> ArmClient:
+        """An ARM client of `kind` on the shared credential, closed with the others."""
+        client = arm_client(kind, self.settings, self.credential)
+        self._stack.push_async_callback(client.close)
+        return client
+
+
+@asynccontextmanager
+async def worker_clients(settings: AzureWorkerSettings) -> AsyncIterator[WorkerClients]:
+    """The clients a worker serves its activities with; all closed when the worker has stopped."""
+    async with AsyncExitStack() as stack:
+        credential = await stack.enter_async_context(azure_credential(settings))
+        kube = stack.enter_context(kubernetes_api(settings))
+        yield WorkerClients(settings, credential, kube, stack)

@@ -21,12 +21,7 @@ WORKFLOWS: list[type] = [WorkspaceWorkflow, ScaleToZeroSweep]
 
 def activity_config(settings: WorkerSettings) -> ActivityConfig:
     return ActivityConfig(
-        cluster=ClusterTarget(
-            subscription_id=settings.subscription_id,
-            resource_group=settings.resource_group,
-            cluster_name=settings.cluster_name,
-            location=settings.location,
-        ),
+        cluster=ClusterTarget.model_validate(settings, from_attributes=True),
         node_ready_timeout=settings.node_ready_timeout,
         inference_ready_timeout=settings.inference_ready_timeout,
     )

@@ -1,25 +1,31 @@
 """Worker settings from the environment (`KAITO_*`), so one image runs locally, on AKS and on Cloud.
 
 Only endpoints and credentials change between the local cloud and Azure; no setting selects a mode.
+What has no safe default (which subscription and cluster) must be set: a forgotten variable stops the
+worker at start (`from_environment`) instead of provisioning against a made-up cluster.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflows.workspace_contracts import BOOTSTRAP_TASK_QUEUE, TASK_QUEUE
 
+S = TypeVar("S", bound=BaseSettings)
+USAGE_ERROR = 2  # the exit code of a process started with missing or malformed settings
 
-class WorkerSettings(BaseSettings):
+
+class AzureWorkerSettings(BaseSettings):
+    """What both workers need: where ARM and Entra are, the subscription, the kubeconfig, the shutdown."""
+
     model_config = SettingsConfigDict(env_prefix="KAITO_", extra="ignore")
 
-    task_queue: str = TASK_QUEUE
-    # The AKS cluster whose agent pools the provisioning worker manages.
-    subscription_id: str = "00000000-0000-0000-0000-000000000000"
-    resource_group: str = "kaito-rg"
-    cluster_name: str = "kaito-aks"
-    location: str = "eastus"
+    task_queue: str
+    subscription_id: str = Field(description="the subscription the worker's Azure clients act in")
     # ARM endpoint and the CA bundle to trust for it (the local cloud's emulator uses its own CA).
     arm_endpoint: str = "https://management.azure.com"
     arm_scope: str = "https://management.azure.com/.default"
@@ -27,19 +33,65 @@ class WorkerSettings(BaseSettings):
     azure_ca_bundle: Path | None = None
     # Kubernetes: a kubeconfig path, or in-cluster config when unset.
     kubeconfig: Path | None = None
+    graceful_shutdown: timedelta = timedelta(seconds=60)
+
+
+class WorkerSettings(AzureWorkerSettings):
+    """The provisioning worker (`python -m worker`): the AKS cluster whose GPU pools it manages.
+
+    Agent pools take the cluster's location, so the worker needs none (`KAITO_LOCATION` is ignored).
+    """
+
+    task_queue: str = TASK_QUEUE
+    subscription_id: str = Field(
+        description="the subscription of the AKS cluster whose GPU pools this worker manages"
+    )
+    resource_group: str = Field(
+        description="the resource group of the AKS cluster whose GPU pools this worker manages"
+    )
+    cluster_name: str = Field(description="the AKS cluster whose GPU pools this worker manages")
     node_ready_timeout: timedelta = timedelta(minutes=30)
     inference_ready_timeout: timedelta | None = None
-    graceful_shutdown: timedelta = timedelta(seconds=60)
     max_concurrent_activities: int = 50
 
 
-class BootstrapSettings(WorkerSettings):
+class BootstrapSettings(AzureWorkerSettings):
     """The bootstrap worker (`python -m worker.bootstrap_worker`): the operator's Azure credential (from the
     usual AZURE_* variables or the Azure CLI) and an admin kubeconfig (KAITO_KUBECONFIG) for the cluster it
-    sets up, on its own task queue. `KAITO_COMPONENT_*` describe what it installs in the cluster."""
+    sets up, on its own task queue. Each bootstrap request names its cluster; `KAITO_COMPONENT_*` describe
+    what it installs there."""
 
     task_queue: str = BOOTSTRAP_TASK_QUEUE
+    subscription_id: str = Field(
+        description="the subscription of the AKS clusters this worker bootstraps (it refuses others)"
+    )
     component_image: str = "kaito-temporal:0.1.0"
     # How the in-cluster worker and controllers reach Temporal (not how this worker does).
     component_temporal_address: str = "temporal-frontend.temporal.svc.cluster.local:7233"
     component_temporal_namespace: str = "default"
+
+
+def problems(cls: type[BaseSettings], error: ValidationError) -> list[str]:
+    """One line per variable: which is not set (and what it is for), or which value is malformed."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        variable = f"{prefix}{field}".upper()
+        if item["type"] == "missing":
+            info = cls.model_fields.get(field)
+            purpose = info.description if info is not None and info.description else field
+            lines.append(f"{variable} is not set: {purpose}")
+        else:
+            lines.append(f"{variable}={item['input']!r} is invalid: {item['msg']}")
+    return lines
+
+
+def from_environment(cls: type[S]) -> S:
+    """The settings from the environment; else each problem on one line of stderr, and exit code 2."""
+    try:
+        return cls()
+    except ValidationError as error:
+        for line in problems(cls, error):
+            print(f"error: {line}", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR) from None

@@ -1,8 +1,9 @@
 """The bootstrap's identity activities against the emulator through the real async SDK clients: OIDC issuer +
-workload identity on the cluster (no PUT when already on; waits out a busy cluster; a lost PUT answer or a
-failed update converges), the user-assigned identity, the Contributor role assignment (deterministic name,
-RoleAssignmentExists is done, PrincipalNotFound retried, other 400s final), the federated credential (no
-PUT when equal) — and finally the worker's workload identity using what they made."""
+workload identity on the cluster (no PUT when already on; Temporal's retries wait out a busy cluster; a
+lost PUT answer or a failed update converges), the user-assigned identity, the Contributor role
+assignment (deterministic name, RoleAssignmentExists is done, PrincipalNotFound retried, other 400s final),
+the federated credential (no PUT when equal) — and finally the worker's workload identity using what
+they made."""
 
 from __future__ import annotations
 
@@ -20,14 +21,8 @@ from activities.agent_pools import AgentPoolActivities
 from activities.azure_identity import IdentityActivities
 from activities.workspace_objects import agent_pool_body
 from localcloud.azure import AzureEmulator
-from tests.azure_activities.conftest import (
-    CLUSTER,
-    FAST,
-    RG,
-    Activities,
-    activity_config,
-    run_in_temporal,
-)
+from tests.azure_activities.conftest import CLUSTER, FAST, RG, activity_config
+from tests.azure_activities.run_activity import Activities, Outcome, run_in_temporal
 from tests.azure_emulator.helpers import snapshot
 from tests.azure_emulator.oidc_issuer import TestIssuer
 from workflows.identity_contracts import (
@@ -87,49 +82,67 @@ async def test_enable_workload_identity_then_no_put(
     assert _statuses(emulator, "managedClusters.put") == [200], "already on: no PUT"
 
 
+async def _enabled(env: WorkflowEnvironment, identities: IdentityActivities, ref: ClusterRef) -> Outcome:
+    """enable_cluster_workload_identity through a Temporal worker, retried until it succeeds."""
+    outcome = await run_in_temporal(
+        env,
+        [identities.enable_cluster_workload_identity],
+        IdentityActivity.ENABLE_WORKLOAD_IDENTITY,
+        ref,
+        maximum_attempts=100,
+    )
+    assert outcome.error is None, outcome.error
+    return outcome
+
+
 async def test_enable_waits_for_a_busy_cluster(
     emulator: AzureEmulator,
     aks: ContainerServiceClient,
     identities: IdentityActivities,
     plan: ProvisioningPlan,
     act: Activities,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
-    """An agent-pool operation makes the cluster PUT answer 409 OperationNotAllowed: wait, then PUT."""
+    """An agent-pool operation makes the cluster PUT answer 409 OperationNotAllowed: the attempt fails
+    retryably, and a later attempt PUTs once the pool's operation has ended."""
     emulator.config.durations.pool_create = 0.5
     creating = await aks.agent_pools.begin_create_or_update(
         RG, CLUSTER, plan.agent_pool, AgentPool(agent_pool_body(plan))
     )
-    info = await act.run(identities.enable_cluster_workload_identity, _cluster(emulator))
-    assert info.changed and info.issuer_url
+    err = await act.fails(identities.enable_cluster_workload_identity, _cluster(emulator))
+    assert (err.type, err.non_retryable, err.next_retry_delay) == (
+        "OperationNotAllowed",
+        False,
+        FAST.busy_retry,
+    )
+    outcome = await _enabled(temporal_env, identities, _cluster(emulator))
+    assert outcome.result is not None and outcome.result["changed"] and outcome.result["issuer_url"]
     puts = _statuses(emulator, "managedClusters.put")
     assert puts[0] == 409 and puts[-1] == 200 and set(puts) == {409, 200}
     assert (await creating.result()).provisioning_state == "Succeeded"
 
 
 async def test_enable_after_a_lost_put_answer_converges(
-    emulator: AzureEmulator, issuer: TestIssuer, identities: IdentityActivities, act: Activities
+    emulator: AzureEmulator,
+    issuer: TestIssuer,
+    identities: IdentityActivities,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
     emulator.add_fault({"match": "managedClusters.put", "drop_count": 1, "drop_after": True})
-    info = await act.run(identities.enable_cluster_workload_identity, _cluster(emulator))
-    assert info.issuer_url == issuer.url
+    outcome = await _enabled(temporal_env, identities, _cluster(emulator))
+    assert outcome.result is not None and outcome.result["issuer_url"] == issuer.url
     assert _statuses(emulator, "managedClusters.put") == [-1, 409], "the re-sent PUT met its own update"
+    assert outcome.attempts >= 2, "the 409 handed the wait to Temporal"
 
 
 async def test_enable_when_the_update_fails_once(
     emulator: AzureEmulator,
     issuer: TestIssuer,
     identities: IdentityActivities,
-    act: Activities,
-    temporal: WorkflowEnvironment,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
     emulator.add_fault({"match": "managedClusters.put", "lro_fail_count": 1})
-    outcome = await run_in_temporal(
-        temporal,
-        [identities.enable_cluster_workload_identity],
-        IdentityActivity.ENABLE_WORKLOAD_IDENTITY,
-        _cluster(emulator),
-    )
-    assert outcome.error is None, outcome.error
+    outcome = await _enabled(temporal_env, identities, _cluster(emulator))
     assert outcome.result is not None and outcome.result["issuer_url"] == issuer.url
     assert outcome.attempts == 2
     assert _statuses(emulator, "managedClusters.put") == [200, 200]
@@ -220,7 +233,10 @@ async def test_role_assignment_exists_under_another_name_is_done(
 
 
 async def test_principal_not_found_is_retried_until_replicated(
-    emulator: AzureEmulator, identities: IdentityActivities, act: Activities, temporal: WorkflowEnvironment
+    emulator: AzureEmulator,
+    identities: IdentityActivities,
+    act: Activities,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
     """Right after the identity is created AAD may not know it yet: retryable, and Temporal's retry wins."""
     who = await _principal(identities, emulator, act)
@@ -239,7 +255,7 @@ async def test_principal_not_found_is_retried_until_replicated(
 
     emulator.add_fault(replication)
     outcome = await run_in_temporal(
-        temporal,
+        temporal_env,
         [identities.ensure_role_assignment],
         IdentityActivity.ENSURE_ROLE_ASSIGNMENT,
         _role(emulator, who.principal_id),

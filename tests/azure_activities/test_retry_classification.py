@@ -9,14 +9,17 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from azure.mgmt.containerservice.aio import ContainerServiceClient
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agent_pools import AgentPoolActivities
 from localcloud.azure import AzureEmulator, PoolEvent
-from tests.azure_activities.conftest import FAST, Activities, ClientFactory, activity_config, run_in_temporal
+from tests.azure_activities.conftest import FAST, activity_config
+from tests.azure_activities.run_activity import Activities, run_in_temporal
 from tests.azure_emulator.helpers import snapshot
+from tests.azure_fixtures import ArmFactory
 from workflows.workspace_contracts import ActivityName, PoolScale, ProvisioningPlan
 
 
@@ -24,8 +27,17 @@ def _statuses(emulator: AzureEmulator, op: str) -> list[int]:
     return [e.status for e in emulator.requests(op=op)]
 
 
-def _pools_with(emulator: AzureEmulator, make_aks: ClientFactory, **client: object) -> AgentPoolActivities:
-    return AgentPoolActivities(activity_config(emulator), make_aks(**client), waits=FAST)
+def _pools_with(emulator: AzureEmulator, make_arm: ArmFactory, **client: object) -> AgentPoolActivities:
+    return AgentPoolActivities(
+        activity_config(emulator), make_arm(ContainerServiceClient, **client), waits=FAST
+    )
+
+
+def _pool_operation_fails_once(emulator: AzureEmulator, code: str, message: str) -> None:
+    """The next agent-pool PUT is accepted, and its operation ends Failed with ARM's `code` and `message`."""
+    emulator.add_fault(
+        {"match": "agentPools.put", "lro_fail_count": 1, "lro_fail_code": code, "lro_fail_message": message}
+    )
 
 
 def _final_cause(err: BaseException | None) -> ApplicationError:
@@ -75,10 +87,10 @@ async def test_dropped_connection_is_absorbed(
 
 
 async def test_persistent_429_is_retryable_with_arms_delay(
-    emulator: AzureEmulator, make_aks: ClientFactory, plan: ProvisioningPlan, act: Activities
+    emulator: AzureEmulator, make_arm: ArmFactory, plan: ProvisioningPlan, act: Activities
 ) -> None:
     emulator.add_fault({"match": "agentPools.get", "throttle_rate": 1.0, "retry_after": 7})
-    pools = _pools_with(emulator, make_aks, retry_total=0)
+    pools = _pools_with(emulator, make_arm, retry_total=0)
     err = await act.fails(pools.ensure_agent_pool, plan)
     assert (err.type, err.non_retryable) == ("TooManyRequests", False)
     assert err.next_retry_delay == timedelta(seconds=7), "Temporal's next attempt waits what ARM asked"
@@ -86,20 +98,20 @@ async def test_persistent_429_is_retryable_with_arms_delay(
 
 
 async def test_persistent_5xx_is_retryable(
-    emulator: AzureEmulator, make_aks: ClientFactory, plan: ProvisioningPlan, act: Activities
+    emulator: AzureEmulator, make_arm: ArmFactory, plan: ProvisioningPlan, act: Activities
 ) -> None:
     emulator.add_fault({"match": "agentPools.put", "error_rate": 1.0, "error_status": 503})
-    pools = _pools_with(emulator, make_aks, retry_total=1, retry_backoff_factor=0.01)
+    pools = _pools_with(emulator, make_arm, retry_total=1, retry_backoff_factor=0.01)
     err = await act.fails(pools.ensure_agent_pool, plan)
     assert (err.type, err.non_retryable) == ("ServiceUnavailable", False)
     assert _statuses(emulator, "agentPools.put") == [503, 503]
 
 
 async def test_persistent_dropped_connections_are_retryable(
-    emulator: AzureEmulator, make_aks: ClientFactory, plan: ProvisioningPlan, act: Activities
+    emulator: AzureEmulator, make_arm: ArmFactory, plan: ProvisioningPlan, act: Activities
 ) -> None:
     emulator.add_fault({"match": "agentPools.get", "drop_rate": 1.0})
-    pools = _pools_with(emulator, make_aks, retry_total=1, retry_backoff_factor=0.01)
+    pools = _pools_with(emulator, make_arm, retry_total=1, retry_backoff_factor=0.01)
     err = await act.fails(pools.ensure_agent_pool, plan)
     assert (err.type, err.non_retryable) == ("ServiceRequestError", False)
     assert "Server disconnected" in err.message
@@ -108,10 +120,10 @@ async def test_persistent_dropped_connections_are_retryable(
 
 
 async def test_timeouts_are_retryable(
-    emulator: AzureEmulator, make_aks: ClientFactory, plan: ProvisioningPlan, act: Activities
+    emulator: AzureEmulator, make_arm: ArmFactory, plan: ProvisioningPlan, act: Activities
 ) -> None:
     emulator.add_fault({"match": "agentPools.get", "latency_ms": 1500})
-    pools = _pools_with(emulator, make_aks, retry_total=0, read_timeout=0.3)
+    pools = _pools_with(emulator, make_arm, retry_total=0, read_timeout=0.3)
     err = await act.fails(pools.ensure_agent_pool, plan)
     assert err.type == "ServiceResponseTimeoutError" and "Timeout on reading" in err.message
     assert not err.non_retryable
@@ -125,13 +137,10 @@ async def test_lro_failing_once_is_retryable_and_the_retry_converges(
 ) -> None:
     """As Temporal's retry would run it: attempt 1 fails retryably, attempt 2 finds the Failed pool and
     re-PUTs it; one pool, no duplicate."""
-    emulator.add_fault(
-        {
-            "match": "agentPools.put",
-            "lro_fail_count": 1,
-            "lro_fail_code": "VMExtensionProvisioningError",
-            "lro_fail_message": "VM has reported a failure when processing extension 'vmssCSE'.",
-        }
+    _pool_operation_fails_once(
+        emulator,
+        "VMExtensionProvisioningError",
+        "VM has reported a failure when processing extension 'vmssCSE'.",
     )
     err = await act.fails(pools.ensure_agent_pool, plan)
     assert (err.type, err.non_retryable) == ("VMExtensionProvisioningError", False)
@@ -146,13 +155,13 @@ async def test_lro_failing_once_through_a_temporal_worker(
     emulator: AzureEmulator,
     pools: AgentPoolActivities,
     plan: ProvisioningPlan,
-    temporal: WorkflowEnvironment,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
     events: list[PoolEvent] = []
     emulator.add_pool_listener(events.append)
     emulator.add_fault({"match": "agentPools.put", "lro_fail_count": 1})
     outcome = await run_in_temporal(
-        temporal, [pools.scale_agent_pool], ActivityName.SCALE_AGENT_POOL, PoolScale(plan=plan, count=2)
+        temporal_env, [pools.scale_agent_pool], ActivityName.SCALE_AGENT_POOL, PoolScale(plan=plan, count=2)
     )
     assert outcome.error is None, outcome.error
     assert outcome.result is not None and outcome.result["provisioning_state"] == "Succeeded"
@@ -164,13 +173,10 @@ async def test_lro_failing_once_through_a_temporal_worker(
 async def test_lro_failing_for_quota_is_final(
     emulator: AzureEmulator, pools: AgentPoolActivities, plan: ProvisioningPlan, act: Activities
 ) -> None:
-    emulator.add_fault(
-        {
-            "match": "agentPools.put",
-            "lro_fail_count": 1,
-            "lro_fail_code": "QuotaExceeded",
-            "lro_fail_message": "Operation could not be completed as it results in exceeding approved quota.",
-        }
+    _pool_operation_fails_once(
+        emulator,
+        "QuotaExceeded",
+        "Operation could not be completed as it results in exceeding approved quota.",
     )
     err = await act.fails(pools.ensure_agent_pool, plan)
     assert (err.type, err.non_retryable) == ("QuotaExceeded", True)
@@ -236,12 +242,12 @@ async def test_final_errors_stop_temporal_after_one_attempt(
     emulator: AzureEmulator,
     pools: AgentPoolActivities,
     plan: ProvisioningPlan,
-    temporal: WorkflowEnvironment,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
     too_big = plan.model_copy(update={"node_count": 5})
     before = snapshot(emulator)
     outcome = await run_in_temporal(
-        temporal, [pools.ensure_agent_pool], ActivityName.ENSURE_AGENT_POOL, too_big
+        temporal_env, [pools.ensure_agent_pool], ActivityName.ENSURE_AGENT_POOL, too_big
     )
     cause = _final_cause(outcome.error)
     assert (cause.type, cause.non_retryable) == ("QuotaExceeded", True)

@@ -96,7 +96,7 @@ async def test_default_credential_is_the_workload_identity(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert credential_source(env).startswith("workload identity 11111111-")
-    credential = azure_credential(WorkerSettings())
+    credential = azure_credential(WorkerSettings(subscription_id="s", resource_group="g", cluster_name="c"))
     try:
         chain = list(credential.credentials)
         kinds = [type(c).__name__ for c in chain]
