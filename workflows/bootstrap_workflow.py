@@ -64,6 +64,14 @@ RETRY = RetryPolicy(
     maximum_attempts=20,
 )
 CLUSTER_UPDATE_TIMEOUT = timedelta(minutes=30)
+# A cluster busy with someone else's operation fails each attempt retryably (the activity never waits
+# inside an attempt for an operation it did not start), so that step retries until the update's own
+# budget is spent rather than for a bounded number of attempts.
+UNTIL_CLUSTER_SETTLES = RetryPolicy(
+    initial_interval=RETRY.initial_interval,
+    backoff_coefficient=RETRY.backoff_coefficient,
+    maximum_interval=RETRY.maximum_interval,
+)
 STEPS = 9
 IDENTITY_TAGS = {"managed-by": "kaito-temporal"}
 
@@ -97,6 +105,8 @@ class BootstrapWorkflow:
             req,
             timeout=CLUSTER_UPDATE_TIMEOUT,
             heartbeat=req.heartbeat_timeout,
+            retry=UNTIL_CLUSTER_SETTLES,
+            budget=CLUSTER_UPDATE_TIMEOUT,
         )
         if enabled.changed:
             changed.append(f"cluster {name}: OIDC issuer and workload identity enabled")
@@ -225,6 +235,8 @@ class BootstrapWorkflow:
         *,
         timeout: timedelta | None = None,
         heartbeat: timedelta | None = None,
+        retry: RetryPolicy = RETRY,
+        budget: timedelta | None = None,
     ) -> T:
         """One step: an activity with a summary; a final failure names the step and keeps the cause's type."""
         self._step += 1
@@ -237,7 +249,8 @@ class BootstrapWorkflow:
                 result_type=result_type,
                 start_to_close_timeout=timeout or req.activity_timeout,
                 heartbeat_timeout=heartbeat,
-                retry_policy=RETRY,
+                schedule_to_close_timeout=budget,
+                retry_policy=retry,
                 summary=summary[:200],
             )
         except ActivityError as err:
