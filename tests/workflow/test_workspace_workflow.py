@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import load_example
-from tests.workflow.conftest import query_status, running_worker, wait_for_phase
+from tests.workflow.conftest import query_status, running_worker, wait_for_phase, wait_for_status
 from tests.workflow.fakes import FakeCloud
 from workflows import conditions as cond
 from workflows.workspace_contracts import (
@@ -209,14 +209,7 @@ async def test_immutable_change_is_refused_and_serving_continues(
         changed.resource.instance_type = "Standard_NC24ads_A100_v4"
         await handle.signal(SignalName.SPEC_CHANGED, SpecChange(workspace=changed))
 
-        async def refused() -> bool:
-            status = await query_status(handle)
-            return "update refused" in status.message
-
-        from tests.workflow.conftest import wait_until
-
-        await wait_until(refused, "the update to be refused")
-        status = await query_status(handle)
+        status = await wait_for_status(handle, lambda s: "update refused" in s.message, "the update refused")
     assert status.phase == Phase.READY and status.instance_type == "Standard_NC12s_v3"
     assert "resource.instanceType: immutable" in status.message
     assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 1
