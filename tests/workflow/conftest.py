@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -81,3 +82,12 @@ async def wait_for_status(
 
 async def wait_for_phase(handle: WorkflowHandle[Any, Any], phase: Phase) -> WorkspaceStatus:
     return await wait_for_status(handle, lambda status: status.phase == phase, f"phase {phase.value}")
+
+
+async def workflow_failure(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
+    """The ApplicationError the workflow failed with; the test fails if the workflow does not fail so."""
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError), cause
+    return cause
