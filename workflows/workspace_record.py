@@ -85,7 +85,7 @@ class WorkspaceRecord:
 
     # ---- what it shows --------------------------------------------------------------------------------
 
-    def _tag(self, workspace: Workspace) -> None:
+    def _tag_search_attributes(self, workspace: Workspace) -> None:
         """Search attributes that let the Temporal UI filter workspaces by name, namespace, model, SKU."""
         workflow.upsert_search_attributes(
             [

@@ -52,7 +52,7 @@ class WorkspaceWorkflow(WorkspaceRecord):
 
     @workflow.run
     async def run(self, workspace: Workspace) -> WorkspaceResult:
-        self._tag(workspace)
+        self._tag_search_attributes(workspace)
         try:
             await self._validate()
             if self._carried.suspended:
@@ -259,7 +259,7 @@ class WorkspaceWorkflow(WorkspaceRecord):
             summary = f"delete agent pool {plan.agent_pool}"
             await self._steps.run_to_end(ActivityName.DELETE_AGENT_POOL, plan, type(None), summary)
 
-    # ---- commands -------------------------------------------------------------------------------
+    # ---- commands: delete, spec changes, scale to zero and back ----------------------------------
 
     @workflow.signal(name=SignalName.DELETE)
     def delete(self) -> None:
