@@ -183,9 +183,8 @@ async def test_failing_then_succeeding_pool_create_converges(
 ) -> None:
     cloud.pool_failures = 2
     async with ready_workspace(env, cloud) as (_, status):
-        pass
+        assert status.state == cond.STATE_READY
     assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 3
-    assert status.state == cond.STATE_READY
 
 
 async def test_invalid_spec_fails_fast_and_creates_nothing(
