@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.service import RPCError, RPCStatusCode
 
 from controllers.signals import SignalSender
-from workflows.conditions import FALSE, STATE_FAILED, WORKSPACE_SUCCEEDED
+from workflows.conditions import KaitoStatus
 from workflows.naming import LABEL_WORKSPACE
 from workflows.readiness import ready_gpu_nodes, workspace_of
 from workflows.workspace_client import apply_workspace
@@ -52,18 +52,12 @@ def workspace_from(body: kopf.Body) -> Workspace:
 
 
 def invalid_status(message: str) -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    """The status of a Workspace KAITO's webhook would have refused: Failed, and why."""
+    kaito = KaitoStatus(clock=lambda: datetime.now(UTC))
+    kaito.invalid(message)
     return {
-        "state": STATE_FAILED,
-        "conditions": [
-            {
-                "type": WORKSPACE_SUCCEEDED,
-                "status": FALSE,
-                "reason": "WorkspaceInvalid",
-                "message": message[:256],
-                "lastTransitionTime": now,
-            }
-        ],
+        "state": kaito.state,
+        "conditions": [c.model_dump(mode="json", exclude_none=True) for c in kaito.conditions()],
     }
 
 

@@ -10,9 +10,9 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.activity_options import start_activity
     from workflows.durations import format_duration
     from workflows.sweep_contracts import (
         SWEEP_WORKFLOW,
@@ -28,9 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.workspace_contracts import SignalName, SuspendRequest, TrafficObserved
     from workflows.workspace_spec import workflow_id_for
 
-SAMPLE_TIMEOUT = timedelta(seconds=30)
-RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
-
 
 @workflow.defn(name=SWEEP_WORKFLOW)
 class ScaleToZeroSweep:
@@ -39,10 +36,9 @@ class ScaleToZeroSweep:
         previous = sweep.previous or SweepState()
         if workflow.has_last_completion_result():
             previous = workflow.get_last_completion_result(SweepResult).state  # type: ignore[union-attr]
-        listed = await workflow.execute_activity(
-            SweepActivity.LIST_CANDIDATES, result_type=SweepCandidates, start_to_close_timeout=SAMPLE_TIMEOUT,
-            retry_policy=RETRY, summary="list Ready workspaces",
-        )  # fmt: skip
+        listed = await start_activity(
+            SweepActivity.LIST_CANDIDATES, result_type=SweepCandidates, summary="list Ready workspaces"
+        )
         result = SweepResult(state=SweepState())
         active: list[SweepCandidate] = []
         for candidate in listed.candidates:
@@ -54,12 +50,10 @@ class ScaleToZeroSweep:
                 active.append(candidate)
         samples = await asyncio.gather(
             *(
-                workflow.execute_activity(
+                start_activity(
                     SweepActivity.SAMPLE_TRAFFIC,
                     c.ref,
                     result_type=TrafficSample,
-                    start_to_close_timeout=SAMPLE_TIMEOUT,
-                    retry_policy=RETRY,
                     summary=f"read /metrics of {c.ref.key}",
                 )
                 for c in active
@@ -71,9 +65,14 @@ class ScaleToZeroSweep:
         return result
 
     async def _judge(
-        self, candidate: SweepCandidate, sample: TrafficSample, previous: SweepState, result: SweepResult,
-        default_window: timedelta, now: datetime,
-    ) -> None:  # fmt: skip
+        self,
+        candidate: SweepCandidate,
+        sample: TrafficSample,
+        previous: SweepState,
+        result: SweepResult,
+        default_window: timedelta,
+        now: datetime,
+    ) -> None:
         key = candidate.ref.key
         result.checked.append(key)
         seen = previous.counters.get(key)
@@ -87,20 +86,14 @@ class ScaleToZeroSweep:
         )
         if seen is None or seen.total != sample.requests_total:
             result.state.counters[key] = CounterSeen(total=sample.requests_total, since=now)
-            await _signal(
-                handle,
-                SignalName.TRAFFIC_OBSERVED,
-                TrafficObserved(requests_total=sample.requests_total, at=now),
-            )
+            await _signal(handle, SignalName.TRAFFIC_OBSERVED, TrafficObserved(at=now))
             return
         result.state.counters[key] = seen
         window = candidate.idle_window or default_window
         if now - seen.since >= window:
             idle = format_duration(now - seen.since)
             reason = f"no inference requests for {idle} (idle window {format_duration(window)})"
-            if await _signal(
-                handle, SignalName.SUSPEND, SuspendRequest(reason=reason, idle_since=seen.since)
-            ):
+            if await _signal(handle, SignalName.SUSPEND, SuspendRequest(reason=reason)):
                 result.suspended.append(key)
 
 

