@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from tests.conftest import load_example
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import STEP_TIMEOUT, Stack
 from tests.e2e.test_seed_walkthrough import gone
+from tests.waiting import wait_for
 from workflows.naming import agent_pool_name
 
 pytestmark = pytest.mark.controlplane
@@ -32,9 +33,12 @@ def test_delete_while_the_pool_is_being_created(
     path = tmp_path / "early-exit.yaml"
     path.write_text(yaml.safe_dump(manifest))
     stack.kubectl("apply", "-f", str(path))
-    wait_for(lambda: stack.phase("early-exit") == "CreatingNodePool", "the pool create to be under way")
+    wait_for(
+        lambda: stack.phase("early-exit") == "CreatingNodePool", "the pool create to be under way",
+        timeout=STEP_TIMEOUT,
+    )  # fmt: skip
     stack.kubectl("delete", "workspace", "early-exit", "--timeout=120s")
-    wait_for(lambda: gone(stack, "early-exit"), "everything of early-exit to be gone", timeout=120)
+    wait_for(lambda: gone(stack, "early-exit"), "everything of early-exit to be gone", timeout=STEP_TIMEOUT)
     described = stack.temporal(
         "workflow", "describe", "--workflow-id", "workspace/default/early-exit", "-o", "json"
     )

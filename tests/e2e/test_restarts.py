@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from localcloud.processes import stop_process
 from tests.conftest import ROOT, load_example
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import STEP_TIMEOUT, Stack
 from tests.e2e.test_seed_walkthrough import gone, ready
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.controlplane
 def test_workspace_applied_while_controllers_are_down_is_provisioned_when_they_return(
     stack: Stack, tmp_path: Path
 ) -> None:
-    os.kill(int(stack.endpoints["pids"]["controllers"]), signal.SIGKILL)
+    os.kill(stack.info.pids["controllers"], signal.SIGKILL)
     manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
     manifest["metadata"] = {"name": "while-down", "namespace": "default"}
     path = tmp_path / "while-down.yaml"
@@ -44,12 +46,9 @@ def test_workspace_applied_while_controllers_are_down_is_provisioned_when_they_r
             explain=lambda: stack.explain("while-down"),
         )  # fmt: skip
         stack.kubectl("delete", "workspace", "while-down", "--timeout=120s")
-        wait_for(lambda: gone(stack, "while-down"), "everything of while-down to be gone")
+        wait_for(
+            lambda: gone(stack, "while-down"), "everything of while-down to be gone", timeout=STEP_TIMEOUT
+        )
     finally:
-        controllers.terminate()
-        try:
-            controllers.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            controllers.kill()
-            controllers.wait()
+        stop_process(controllers, grace=30)
         log.close()

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, load_example
-from tests.e2e.conftest import Stack, condition, wait_for
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition
+from tests.waiting import wait_for
 from workflows.naming import agent_pool_name
 
 pytestmark = pytest.mark.controlplane
@@ -96,7 +97,7 @@ def test_example_goes_from_kubectl_apply_to_an_answer_and_back_to_nothing(
     assert "stand-in" in answer and "Say hello." in answer
 
     stack.kubectl("delete", "workspace", name, "--timeout=120s")
-    wait_for(lambda: gone(stack, name), f"everything of {name} to be gone")
+    wait_for(lambda: gone(stack, name), f"everything of {name} to be gone", timeout=STEP_TIMEOUT)
     described = stack.temporal(
         "workflow", "describe", "--workflow-id", f"workspace/default/{name}", "-o", "json"
     )
@@ -118,6 +119,7 @@ def test_invalid_workspace_gets_the_validate_message_and_nothing_is_created(
     refused = wait_for(
         lambda: condition(stack.workspace("too-small"), "WorkspaceSucceeded"),
         "a WorkspaceSucceeded condition",
+        timeout=STEP_TIMEOUT,
     )
     validate = stack.kaitoctl("workspace", "validate", "-f", str(path), check=False)
     assert validate.returncode == 2
@@ -150,7 +152,7 @@ def test_changing_an_immutable_field_is_refused_and_serving_goes_on(stack: Stack
         found = condition(stack.workspace("immutable"), "WorkspaceSucceeded")
         return found if found and found["reason"] == "SpecUpdateRejected" else None
 
-    message = wait_for(refused, "the update to be refused")["message"]
+    message = wait_for(refused, "the update to be refused", timeout=STEP_TIMEOUT)["message"]
     assert "resource.instanceType: immutable" in message
     after = json.loads(stack.kubectl("get", "statefulset", "immutable", "-o", "json").stdout)
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
@@ -159,7 +161,7 @@ def test_changing_an_immutable_field_is_refused_and_serving_goes_on(stack: Stack
     assert pool["vm_size"] == "Standard_NV36ads_A10_v5"
     assert "stand-in" in stack.kaitoctl("workspace", "chat", "immutable", "still there?").stdout
     stack.kubectl("delete", "workspace", "immutable", "--timeout=120s")
-    wait_for(lambda: gone(stack, "immutable"), "everything of immutable to be gone")
+    wait_for(lambda: gone(stack, "immutable"), "everything of immutable to be gone", timeout=STEP_TIMEOUT)
 
 
 def test_temporal_cli_door_creates_the_workspace_object_and_kaitoctl_deletes_it(
@@ -179,7 +181,9 @@ def test_temporal_cli_door_creates_the_workspace_object_and_kaitoctl_deletes_it(
     assert listed.count("workspace/default/via-temporal") == 1, "the controller found the running workflow"
 
     stack.kaitoctl("workspace", "delete", "via-temporal")
-    wait_for(lambda: gone(stack, "via-temporal"), "everything of via-temporal to be gone")
+    wait_for(
+        lambda: gone(stack, "via-temporal"), "everything of via-temporal to be gone", timeout=STEP_TIMEOUT
+    )
 
 
 def test_temporal_ui_filters_by_workspace_and_shows_its_phase(stack: Stack, tmp_path: Path) -> None:
@@ -196,7 +200,7 @@ def test_temporal_ui_filters_by_workspace_and_shows_its_phase(stack: Stack, tmp_
     query = 'KaitoWorkspace="in-the-ui" AND KaitoPhase="Ready"'
     from urllib.parse import quote
 
-    url = f"{stack.endpoints['temporalUI']}/namespaces/default/workflows?query={quote(query)}"
+    url = f"{stack.info.temporal_ui}/namespaces/default/workflows?query={quote(query)}"
     artifacts = ROOT / "tests" / "artifacts"
     artifacts.mkdir(exist_ok=True)
     screenshot = artifacts / "temporal-ui-workspace.png"
