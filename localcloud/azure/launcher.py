@@ -74,7 +74,7 @@ class AzureEmulatorProcess:
         if self._proc is not None and self._proc.returncode is None:
             raise RuntimeError(f"already running as PID {self._proc.pid}")
         config_file = self._workdir / "config.json"
-        config_file.write_text(json.dumps(self.config.to_json()))
+        config_file.write_text(self.config.model_dump_json())
         stderr_path = self._log_file or self._workdir / "stderr.log"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

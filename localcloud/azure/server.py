@@ -71,7 +71,8 @@ class AzureEmulator:
         state = self.store.state
         if not state.signing_key_pem:
             state.signing_key_pem = new_signing_key_pem()
-        plan = FaultPlan.from_json(cfg.faults) if cfg.faults else FaultPlan(seed=cfg.seed)
+        # A copy: the injector counts rules down, and a restart must start from the configured plan.
+        plan = cfg.faults.model_copy(deep=True) if cfg.faults else FaultPlan(seed=cfg.seed)
         ops = OperationRunner(self.store, cfg.retry_after_max)
         cloud = Cloud(
             cfg,
@@ -180,10 +181,10 @@ class AzureEmulator:
     # --- faults and the request log --------------------------------------------------------------------
 
     def set_faults(self, plan: FaultPlan | dict[str, Any]) -> None:
-        self.cloud.faults.set_plan(plan if isinstance(plan, FaultPlan) else FaultPlan.from_json(plan))
+        self.cloud.faults.set_plan(FaultPlan.model_validate(plan))
 
     def add_fault(self, rule: FaultRule | dict[str, Any]) -> None:
-        self.cloud.faults.add_rule(rule if isinstance(rule, FaultRule) else FaultRule.from_json(rule))
+        self.cloud.faults.add_rule(FaultRule.model_validate(rule))
 
     def requests(
         self, *, op: str | None = None, method: str | None = None, status: int | None = None

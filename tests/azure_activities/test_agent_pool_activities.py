@@ -16,7 +16,8 @@ from activities.agent_pools import AgentPoolActivities
 from activities.workspace_objects import agent_pool_body
 from localcloud.azure import AzureEmulator, PoolEvent
 from tests.azure_activities.conftest import CLUSTER, RG, Activities
-from tests.azure_emulator.helpers import snapshot, wait_until
+from tests.azure_emulator.helpers import snapshot
+from tests.waiting import wait_for_async
 from workflows.workspace_contracts import PoolScale, ProvisioningPlan
 
 
@@ -220,7 +221,11 @@ async def test_cancelled_mid_operation_then_retried_converges(
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: heartbeats.extend(details)
     attempt = asyncio.ensure_future(env.run(pools.ensure_agent_pool, plan))
-    await wait_until(lambda: bool(heartbeats), timeout=5, what="the first heartbeat during the create")
+
+    async def beating() -> bool:
+        return bool(heartbeats)
+
+    await wait_for_async(beating, "the first heartbeat during the create", timeout=5)
     env.cancel()
     with pytest.raises(asyncio.CancelledError):
         await attempt

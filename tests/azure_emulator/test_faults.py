@@ -15,7 +15,8 @@ from azure.mgmt.containerservice.aio import ContainerServiceClient
 
 from localcloud.azure import ARM_SCOPE, AzureEmulator, PoolEvent
 from localcloud.azure.faults import FaultInjector, FaultPlan, FaultRule
-from tests.azure_emulator.helpers import CLUSTER, RG, agent_pool, control, wait_until
+from tests.azure_emulator.helpers import CLUSTER, RG, agent_pool, control
+from tests.waiting import wait_for_async
 
 
 def _pool(count: int = 1) -> models.AgentPool:
@@ -112,7 +113,7 @@ async def test_response_lost_after_the_put_took_effect(
     async def succeeded() -> bool:
         return bool((await aks.agent_pools.get(RG, CLUSTER, "gpu")).provisioning_state == "Succeeded")
 
-    await wait_until(succeeded, timeout=10, what="the pool the lost PUT created")
+    await wait_for_async(succeeded, "the pool the lost PUT created", timeout=10)
 
 
 async def test_lro_fails_once_then_succeeds(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:

@@ -13,7 +13,8 @@ from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from azure.mgmt.msi.models import Identity
 
 from localcloud.azure import AzureEmulator
-from tests.azure_emulator.helpers import RG, cluster_scope, snapshot, wait_until
+from tests.azure_emulator.helpers import RG, cluster_scope, snapshot
+from tests.waiting import wait_for_async
 
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 
@@ -98,7 +99,7 @@ async def test_principal_not_found_while_replicating(
             return False
         return True
 
-    await wait_until(assigned, timeout=5, what="the principal to replicate")
+    await wait_for_async(assigned, "the principal to replicate", timeout=5)
 
 
 async def test_principal_type_rules(
