@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
-from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.containerservice import models
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
@@ -166,10 +165,7 @@ async def test_added_latency(emulator: AzureEmulator, aks: ContainerServiceClien
 
 async def test_token_endpoint_5xx_is_retried(emulator: AzureEmulator) -> None:
     emulator.add_fault({"match": "token.post", "error_count": 1, "error_status": 503})
-    cfg = emulator.config
-    async with ClientSecretCredential(
-        cfg.tenant_id, cfg.operator_client_id, cfg.operator_client_secret, **emulator.credential_kwargs()
-    ) as cred:
+    async with emulator.operator_credential() as cred:
         assert (await cred.get_token(ARM_SCOPE)).token
     assert _statuses(emulator, "token.post") == [503, 200]
 

@@ -10,7 +10,6 @@ import signal
 import sys
 from pathlib import Path
 
-from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from azure.mgmt.msi.models import Identity
@@ -89,12 +88,7 @@ async def test_killed_process_restarts_from_its_state_file(tmp_path: Path) -> No
     await proc.start()
     try:
         killed_pid = proc.pid
-        cred = ClientSecretCredential(
-            config.tenant_id,
-            config.operator_client_id,
-            config.operator_client_secret,
-            **proc.credential_kwargs(),
-        )
+        cred = proc.operator_credential()
         async with (
             cred,
             ContainerServiceClient(cred, config.subscription_id, **proc.client_kwargs()) as aks,
