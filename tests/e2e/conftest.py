@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from localcloud.processes import log_tail, pid_alive, stop_process
 from localcloud.stack_file import StackInfo
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_example
 from tests.waiting import wait_for
 
 START_TIMEOUT = 240.0
@@ -55,6 +56,10 @@ class Stack:
         self, *args: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return self.run(self.info.kubectl, *args, check=check, stdin=stdin)
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """`kubectl apply` of a manifest, as a user applies an edited example."""
+        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
 
     def kaitoctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "-m", "kaitoctl", *args, check=check)
@@ -94,6 +99,13 @@ class Stack:
     def requests(self, op: str) -> list[dict[str, Any]]:
         answer = self.azure(f"/_emulator/requests?op={op}")
         return list(answer["requests"] if isinstance(answer, dict) else answer)
+
+
+def example(file: str, **metadata: Any) -> dict[str, Any]:
+    """One of examples/ with its metadata replaced (a name of the test's own, say)."""
+    manifest = load_example(file)
+    manifest["metadata"] = metadata
+    return manifest
 
 
 def condition(workspace: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:

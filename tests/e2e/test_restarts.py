@@ -1,7 +1,6 @@
 """Restarts lose nothing: a Workspace applied while the controllers are down is picked up when they
 come back, and the workflow's reconcile finds the GPU nodes whose signals nobody sent."""
 
-import copy
 import os
 import signal
 import subprocess
@@ -9,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from localcloud.processes import stop_process
-from tests.conftest import ROOT, load_example
-from tests.e2e.conftest import STEP_TIMEOUT, Stack
+from tests.conftest import ROOT
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, example
 from tests.e2e.test_seed_walkthrough import gone, ready
 from tests.waiting import wait_for
 
@@ -24,11 +22,7 @@ def test_workspace_applied_while_controllers_are_down_is_provisioned_when_they_r
     stack: Stack, tmp_path: Path
 ) -> None:
     os.kill(stack.info.pids["controllers"], signal.SIGKILL)
-    manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
-    manifest["metadata"] = {"name": "while-down", "namespace": "default"}
-    path = tmp_path / "while-down.yaml"
-    path.write_text(yaml.safe_dump(manifest))
-    stack.kubectl("apply", "-f", str(path))
+    stack.apply(example("workspace-phi-3-mini.yaml", name="while-down", namespace="default"))
     listed = stack.temporal("workflow", "list", "--query", 'WorkflowId="workspace/default/while-down"').stdout
     assert "while-down" not in listed, "nobody is watching the Workspace yet"
 

@@ -3,17 +3,13 @@ counters; the idle workspace's pool goes to 0 and its nodes and pods go, the opt
 chat command says how to resume; a resume annotation brings it back; delete while suspended leaves
 nothing."""
 
-import copy
 import json
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import load_example
-from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition, example
 from tests.e2e.test_seed_walkthrough import gone, ready
 from tests.waiting import wait_for
 from workflows.naming import agent_pool_name
@@ -21,12 +17,10 @@ from workflows.naming import agent_pool_name
 pytestmark = pytest.mark.controlplane
 
 
-def apply_phi(stack: Stack, tmp_path: Path, name: str, annotations: dict[str, str] | None = None) -> None:
-    manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
-    manifest["metadata"] = {"name": name, "namespace": "default", "annotations": annotations or {}}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(manifest))
-    stack.kubectl("apply", "-f", str(path))
+def apply_phi(stack: Stack, name: str, annotations: dict[str, str] | None = None) -> None:
+    stack.apply(
+        example("workspace-phi-3-mini.yaml", name=name, namespace="default", annotations=annotations or {})
+    )
 
 
 def state(stack: Stack, name: str) -> str | None:
@@ -38,11 +32,9 @@ def pool(stack: Stack, name: str) -> dict[str, Any] | None:
     return next((p for p in stack.gpu_pools() if p["name"] == agent_pool_name("default", name)), None)
 
 
-def test_idle_workspace_is_suspended_by_the_schedule_and_resumed_by_annotation(
-    stack: Stack, tmp_path: Path
-) -> None:
-    apply_phi(stack, tmp_path, "sleepy")
-    apply_phi(stack, tmp_path, "awake", {"kaito.sh/scale-to-zero": "false"})
+def test_idle_workspace_is_suspended_by_the_schedule_and_resumed_by_annotation(stack: Stack) -> None:
+    apply_phi(stack, "sleepy")
+    apply_phi(stack, "awake", {"kaito.sh/scale-to-zero": "false"})
     for name in ("sleepy", "awake"):
         wait_for(partial(ready, stack, name), f"{name} to be Ready", timeout=180)
 
