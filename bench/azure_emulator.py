@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.containerservice import models
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
@@ -111,12 +110,7 @@ async def run(args: argparse.Namespace) -> None:
         await proc.start()
         print(f"emulator PID {proc.pid} ready in {time.perf_counter() - t0:.2f} s at {proc.base_url}")
         try:
-            cred = ClientSecretCredential(
-                config.tenant_id,
-                config.operator_client_id,
-                config.operator_client_secret,
-                **proc.credential_kwargs(),
-            )
+            cred = proc.operator_credential()
             async with (
                 cred,
                 ContainerServiceClient(cred, config.subscription_id, **proc.client_kwargs()) as aks,

@@ -30,6 +30,7 @@ from temporalio.service import RPCError
 
 from connections.temporal import connect
 from kaitoctl.context import running_stack, temporal_settings
+from localcloud.stack_file import StackInfo
 from workflows.bootstrap_contracts import (
     BOOTSTRAP_TASK_QUEUE,
     PROGRESS_QUERY,
@@ -51,14 +52,14 @@ def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     raise typer.Exit(code)
 
 
-def build_request(given: dict[str, Any], stack: dict[str, Any] | None) -> BootstrapRequest:
+def build_request(given: dict[str, Any], stack: StackInfo | None) -> BootstrapRequest:
     """The options given, over the local cloud's own bootstrap request when one runs (same cluster)."""
     base: dict[str, Any] = {}
-    local = ((stack or {}).get("bootstrap") or {}).get("request")
-    if isinstance(local, dict):
+    if stack is not None and stack.bootstrap is not None:
+        local = stack.bootstrap.request.model_dump()
         names = ("subscription_id", "resource_group", "cluster_name")
-        if all(given.get(n) in (None, local.get(n)) for n in names):
-            base = dict(local)
+        if all(given.get(n) in (None, local[n]) for n in names):
+            base = local
     fields = {**base, **{k: v for k, v in given.items() if v is not None}}
     missing = [n for n in ("subscription_id", "resource_group", "cluster_name") if not fields.get(n)]
     if missing:

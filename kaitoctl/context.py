@@ -4,14 +4,11 @@ After `kaitoctl dev up`, every command works without exports; against a real clu
 `KUBECONFIG` and `KAITO_TEMPORAL_*` variables win.
 """
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 from connections.temporal import TemporalSettings
-
-STACK_FILE = "stack.json"
+from localcloud.stack_file import StackInfo
 
 
 def state_dir() -> Path:
@@ -19,33 +16,16 @@ def state_dir() -> Path:
     return Path(os.environ.get("KAITO_STATE_DIR", default))
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def running_stack(directory: Path | None = None) -> dict[str, Any] | None:
+def running_stack(directory: Path | None = None) -> StackInfo | None:
     """The local cloud's endpoints when its supervisor is alive, else None."""
-    path = (directory or state_dir()) / STACK_FILE
-    try:
-        stack: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return stack if pid_alive(stack.get("pid")) else None
+    return StackInfo.running(directory or state_dir())
 
 
 def temporal_settings() -> TemporalSettings:
     settings = TemporalSettings()
     stack = running_stack()
     if stack and "KAITO_TEMPORAL_ADDRESS" not in os.environ:
-        settings.address = str(stack["temporal"])
+        settings.address = stack.temporal
     return settings
 
 
@@ -54,6 +34,6 @@ def kubeconfig() -> str | None:
         return os.environ["KUBECONFIG"]
     stack = running_stack()
     if stack:
-        return str(stack["kubeconfig"])
+        return stack.kubeconfig
     default = Path.home() / ".kube" / "config"
     return str(default) if default.exists() else None

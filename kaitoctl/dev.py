@@ -13,13 +13,15 @@ import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
+from connections.temporal import TemporalSettings, connect
 from kaitoctl.chat import ChatError, ask
-from kaitoctl.context import STACK_FILE, pid_alive, running_stack, state_dir
+from kaitoctl.context import running_stack, state_dir
 from kaitoctl.progress import progress_table
+from localcloud.processes import log_tail, pid_alive
+from localcloud.stack_file import StackInfo
 from workflows.workspace_contracts import STATUS_QUERY, Phase, WorkspaceStatus
 from workflows.workspace_spec import workflow_id_for
 
@@ -43,21 +45,14 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def bring_up(directory: Path, realistic: bool, ports: tuple[int, int] = (7233, 8233)) -> dict[str, object]:
+def bring_up(directory: Path, realistic: bool, ports: tuple[int, int] = (7233, 8233)) -> StackInfo:
     """Start the stack supervisor in the background, or reuse the one that runs."""
     stack = running_stack(directory)
     if stack is not None:
-        out.print(f"the local cloud is already running (pid {stack['pid']}); reusing it")
+        out.print(f"the local cloud is already running (pid {stack.pid}); reusing it")
         return stack
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / STACK_FILE).unlink(missing_ok=True)
+    StackInfo.remove(directory)
     log = directory / "stack.log"
     argv = [sys.executable, "-m", "localcloud.stack", "--state-dir", str(directory),
             "--temporal-port", str(ports[0]), "--ui-port", str(ports[1])]  # fmt: skip
@@ -72,24 +67,24 @@ def bring_up(directory: Path, realistic: bool, ports: tuple[int, int] = (7233, 8
     with out.status("starting Temporal, the control plane, the Azure emulator, the worker and controllers…"):
         while (stack := running_stack(directory)) is None:
             if process.poll() is not None:
-                _fail(f"the local cloud did not start (exit {process.returncode}):\n{_tail(log)}")
+                _fail(f"the local cloud did not start (exit {process.returncode}):\n{log_tail(log, 20)}")
             if time.monotonic() - began > UP_TIMEOUT:
                 os.killpg(process.pid, signal.SIGTERM)
-                _fail(f"the local cloud was not up after {UP_TIMEOUT:.0f}s:\n{_tail(log)}")
+                _fail(f"the local cloud was not up after {UP_TIMEOUT:.0f}s:\n{log_tail(log, 20)}")
             time.sleep(0.2)
     out.print(f"local cloud up in {time.monotonic() - began:.1f}s")
     return stack
 
 
-def endpoints_table(stack: dict[str, object]) -> Table:
+def endpoints_table(stack: StackInfo) -> Table:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
-    for key, label in [
-        ("temporalUI", "Temporal UI"), ("temporal", "Temporal"), ("apiserver", "kube-apiserver"),
-        ("kubeconfig", "kubeconfig"), ("azure", "Azure (ARM + Entra)"), ("logs", "logs"),
+    for label, value in [
+        ("Temporal UI", stack.temporal_ui), ("Temporal", stack.temporal), ("kube-apiserver", stack.apiserver),
+        ("kubeconfig", stack.kubeconfig), ("Azure (ARM + Entra)", stack.azure), ("logs", stack.logs),
     ]:  # fmt: skip
-        table.add_row(label, str(stack.get(key, "")))
+        table.add_row(label, value)
     return table
 
 
@@ -103,7 +98,7 @@ def up(
     """Start the local cloud in the background (a second `up` reuses it)."""
     stack = bring_up(state or state_dir(), realistic, (temporal_port, ui_port))
     out.print(endpoints_table(stack))
-    out.print(f"\nexport KUBECONFIG={stack['kubeconfig']} KAITO_TEMPORAL_ADDRESS={stack['temporal']}")
+    out.print(f"\nexport KUBECONFIG={stack.kubeconfig} KAITO_TEMPORAL_ADDRESS={stack.temporal}")
 
 
 @dev_app.command("down")
@@ -114,7 +109,7 @@ def down(state: StateDirOption = None) -> None:
     if stack is None:
         out.print("the local cloud is not running")
         return
-    pid = int(str(stack["pid"]))
+    pid = stack.pid
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + DOWN_TIMEOUT
     with out.status("stopping…"):
@@ -122,10 +117,10 @@ def down(state: StateDirOption = None) -> None:
             time.sleep(0.2)
     if pid_alive(pid):
         os.killpg(pid, signal.SIGKILL)
-    leftovers = [f"{name} ({p})" for name, p in dict(stack.get("pids", {})).items() if pid_alive(p)]
+    leftovers = [f"{name} ({p})" for name, p in stack.pids.items() if pid_alive(p)]
     for name_pid in leftovers:
         err.print(f"[yellow]warning:[/] still running: {name_pid}")
-    (directory / STACK_FILE).unlink(missing_ok=True)
+    StackInfo.remove(directory)
     out.print("local cloud stopped")
 
 
@@ -138,13 +133,13 @@ def status(state: StateDirOption = None) -> None:
         raise typer.Exit(1)
     out.print(endpoints_table(stack))
     table = Table("PROCESS", "PID", "STATE")
-    for name, pid in dict(stack.get("pids", {})).items():
+    for name, pid in stack.pids.items():
         table.add_row(name, str(pid), "[green]running[/]" if pid_alive(pid) else "[red]gone[/]")
     out.print(table)
 
 
 async def _watch(address: str, workflow_id: str, timeout: float) -> WorkspaceStatus:
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await connect(TemporalSettings(address=address))
     latest: WorkspaceStatus | None = None
     deadline = time.monotonic() + timeout
     with Live(progress_table(None), console=out, refresh_per_second=4) as live:
@@ -177,13 +172,13 @@ def demo(
     """The seed walkthrough: local cloud up, falcon-7b applied with kubectl, watched to Ready, asked."""
     stack = bring_up(state or state_dir(), realistic)
     out.print(endpoints_table(stack))
-    kubectl = [str(stack["kubectl"]), f"--kubeconfig={stack['kubeconfig']}"]
+    kubectl = [stack.kubectl, f"--kubeconfig={stack.kubeconfig}"]
     applied = subprocess.run([*kubectl, "apply", "-f", str(SEED)], capture_output=True, text=True)
     if applied.returncode != 0:
         _fail(f"kubectl apply failed: {applied.stderr.strip()}")
     out.print(f"\n$ kubectl apply -f {SEED.relative_to(REPO)}\n{applied.stdout.strip()}\n")
     workflow_id = workflow_id_for("default", "workspace-falcon-7b")
-    final = asyncio.run(_watch(str(stack["temporal"]), workflow_id, 3600 if realistic else 300))
+    final = asyncio.run(_watch(stack.temporal, workflow_id, 3600 if realistic else 300))
     if final.phase != Phase.READY:
         _fail(f"workspace ended {final.phase.value}: {final.message}")
     shown = subprocess.run(
@@ -191,7 +186,7 @@ def demo(
     )
     out.print(f"\n$ kubectl get workspace workspace-falcon-7b\n{shown.stdout.strip()}\n")
     try:
-        model, text = ask(final, prompt, str(stack["kubeconfig"]))
+        model, text = ask(final, prompt, stack.kubeconfig)
     except ChatError as error:
         _fail(str(error))
     out.print(f"[bold]prompt:[/] {prompt}")
@@ -199,6 +194,6 @@ def demo(
     out.print(
         f"[bold]endpoint:[/] {final.endpoint} (in-cluster; `kaitoctl workspace chat workspace-falcon-7b ...`)"
     )
-    ui = f"{stack['temporalUI']}/namespaces/default/workflows/{workflow_id.replace('/', '%2F')}"
+    ui = f"{stack.temporal_ui}/namespaces/default/workflows/{workflow_id.replace('/', '%2F')}"
     out.print(f"[bold]watch it in the Temporal UI:[/] {ui}")
     out.print("stop everything with `kaitoctl dev down`")

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -41,7 +40,8 @@ from typing import Any, Self
 import yaml
 
 from localcloud.pki import CertPair, Pki
-from localcloud.reaper import process_start_time
+from localcloud.ports import free_port
+from localcloud.processes import log_tail, process_start_time
 
 BIN_ENV = "KAITO_CONTROLPLANE_BIN"
 """Directory with prebuilt binaries; when set, the build script is not run."""
@@ -81,14 +81,6 @@ def find_bin_dir() -> Path:
         raise ControlPlaneError(f"{BUILD_SCRIPT} not found; set {BIN_ENV} to a directory with {BINARIES}")
     out = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=True)
     return Path(out.stdout.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1 (the kernel picks it; a tiny reuse race remains)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -540,14 +532,14 @@ class ControlPlane:
                 proc, ready = check
                 code = proc.popen.poll()
                 if code is not None:
-                    raise ControlPlaneError(f"{proc.name} exited with {code}:\n{_tail(proc.log)}")
+                    raise ControlPlaneError(f"{proc.name} exited with {code}:\n{log_tail(proc.log, 40)}")
                 if ready():
                     self.timings[proc.name] = time.monotonic() - self.timings[proc.name]
                     pending.remove(check)
             if pending and time.monotonic() > deadline:
                 names = ", ".join(p.name for p, _ in pending)
                 raise ControlPlaneError(
-                    f"not ready after {self.startup_timeout}s: {names}\n{_tail(pending[0][0].log)}"
+                    f"not ready after {self.startup_timeout}s: {names}\n{log_tail(pending[0][0].log, 40)}"
                 )
             if pending:
                 time.sleep(_POLL_S)
@@ -609,13 +601,6 @@ def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
             return bool(r.status == 200)
     except (OSError, ssl.SSLError):
         return False
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _first_service_ip(cidr: str) -> str:

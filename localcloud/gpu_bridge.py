@@ -117,7 +117,7 @@ class GpuNodeBridge:
                     await asyncio.sleep(1)
                     continue
                 for raw in data["events"]:
-                    event = PoolEvent.from_json(raw)
+                    event = PoolEvent.model_validate(raw)
                     self.last_seq = event.seq
                     await self.handle(event)
 

@@ -4,6 +4,7 @@ import socket
 
 
 def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (the kernel picks it; a tiny reuse race remains)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import tempfile
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,32 +45,25 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+@dataclass
 class ProjectedServiceAccountToken:
     """Keeps `path` holding a valid token of `namespace/service_account` for `audience`."""
 
-    def __init__(
-        self,
-        kube: ApiClient,
-        namespace: str,
-        service_account: str,
-        path: Path,
-        *,
-        audience: str = TOKEN_EXCHANGE_AUDIENCE,
-        expiration_seconds: int = 3600,
-        refresh_fraction: float = KUBELET_REFRESH_FRACTION,
-        retry_seconds: float = 5.0,
-    ) -> None:
-        self._core = CoreV1Api(kube)
-        self.namespace = namespace
-        self.service_account = service_account
-        self.path = path
-        self.audience = audience
-        self.expiration_seconds = expiration_seconds
-        self.refresh_fraction = refresh_fraction
-        self.retry_seconds = retry_seconds
-        self.issued_at: datetime | None = None
-        self.expires_at: datetime | None = None
-        self.refreshes = 0
+    kube: ApiClient
+    namespace: str
+    service_account: str
+    path: Path
+    _: KW_ONLY
+    audience: str = TOKEN_EXCHANGE_AUDIENCE
+    expiration_seconds: int = 3600
+    refresh_fraction: float = KUBELET_REFRESH_FRACTION
+    retry_seconds: float = 5.0
+    issued_at: datetime | None = field(default=None, init=False)
+    expires_at: datetime | None = field(default=None, init=False)
+    refreshes: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._core = CoreV1Api(self.kube)
 
     def _request(self) -> tuple[str, datetime]:
         body = AuthenticationV1TokenRequest(

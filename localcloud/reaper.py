@@ -17,25 +17,10 @@ import shutil
 import signal
 import sys
 import time
-from pathlib import Path
+
+from localcloud.processes import process_start_time
 
 _TERM_GRACE_S = 5.0
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or None.
-
-    Paired with the PID it identifies a process even after the PID is recycled. A zombie counts
-    as gone.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
 
 
 def is_alive(pid: int, start_time: int) -> bool:

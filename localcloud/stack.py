@@ -15,8 +15,6 @@ the background); tests use `LocalCloud` as an async context manager.
 
 import argparse
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import shutil
@@ -41,7 +39,6 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from connections.temporal import TemporalSettings, connect
 from localcloud.azure.config import EmulatorConfig, OperationDurations
 from localcloud.azure.launcher import AzureEmulatorProcess
 from localcloud.controlplane import ControlPlane
@@ -56,7 +53,9 @@ from localcloud.local_bootstrap import (
 )
 from localcloud.pod_network import PodNetwork, egress_selector_config
 from localcloud.ports import free_port
+from localcloud.processes import log_tail, stop_process
 from localcloud.projected_token import ProjectedServiceAccountToken
+from localcloud.stack_file import BootstrapSummary, StackInfo
 from localcloud.standins import StandInManager
 from localcloud.temporal_server import TemporalDevServer
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
@@ -96,6 +95,7 @@ class LocalCloud:
             self.state_dir / "temporal.db", self.logs / "temporal.log",
             port=options.temporal_port, ui_port=options.ui_port,
         )  # fmt: skip
+        self.client: Client | None = None  # one Temporal client for every probe and the bootstrap
         self.pod_network = PodNetwork()
         self.control_plane: ControlPlane | None = None
         self.azure: AzureEmulatorProcess | None = None
@@ -125,7 +125,7 @@ class LocalCloud:
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         began = loop.time()
-        await self.temporal.start()
+        self.client = await self.temporal.start()
         # A Unix socket path must stay under ~108 bytes, so it lives in a short private directory.
         self._socket_dir = Path(tempfile.mkdtemp(prefix="kaito-pods-"))
         socket_path = await self.pod_network.start_unix(self._socket_dir / "pods.sock")
@@ -173,7 +173,7 @@ class LocalCloud:
 
     async def _bootstrap(self) -> None:
         """The bootstrap worker (operator credential) runs the bootstrap workflow through Temporal."""
-        assert self.azure is not None
+        assert self.azure is not None and self.client is not None
         loop = asyncio.get_running_loop()
         began = loop.time()
         self._spawn(
@@ -183,10 +183,9 @@ class LocalCloud:
             "bootstrap-worker", partial(self._polling, "bootstrap-worker", BOOTSTRAP_TASK_QUEUE)
         )
         self.bootstrap_request = local_request(self.azure.config)
-        client = await connect(TemporalSettings(address=self.temporal.address))
         # A stack that died mid-bootstrap may have left a run behind: this start replaces it.
         self.bootstrap_result = await run_bootstrap(
-            client,
+            self.client,
             self.bootstrap_request,
             timeout=timedelta(minutes=15 if self.options.realistic else 5),
             conflict=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
@@ -202,7 +201,7 @@ class LocalCloud:
         """Stop the provisioning worker by PID and start a fresh one (a pod restart: no cached token)."""
         process = self.processes.pop("worker", None)
         if process is not None:
-            await _stop_process(process)
+            await asyncio.to_thread(stop_process, process)
         self._spawn("worker", [sys.executable, "-m", "worker"], self.worker_env())
         await self._until_ready("worker", partial(self._polling, "worker", TASK_QUEUE))
 
@@ -215,21 +214,21 @@ class LocalCloud:
         while not await probe():
             if process.poll() is not None:
                 raise RuntimeError(
-                    f"{name} exited with {process.returncode}:\n{_tail(self.logs / f'{name}.log')}"
+                    f"{name} exited with {process.returncode}:\n{log_tail(self.logs / f'{name}.log')}"
                 )
             if asyncio.get_running_loop().time() > deadline:
                 raise RuntimeError(
-                    f"{name} not ready after {timeout:.0f}s:\n{_tail(self.logs / f'{name}.log')}"
+                    f"{name} not ready after {timeout:.0f}s:\n{log_tail(self.logs / f'{name}.log')}"
                 )
             await asyncio.sleep(0.2)
 
     async def _polling(self, name: str, task_queue: str) -> bool:
         """True once the process `name` itself polls `task_queue` (pollers are named `<pid>@<host>`, so a
         poller left over from a process that was replaced does not count)."""
-        client = await Client.connect(self.temporal.address)
-        described = await client.workflow_service.describe_task_queue(
+        assert self.client is not None
+        described = await self.client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
-                namespace="default",
+                namespace=self.client.namespace,
                 task_queue=TaskQueue(name=task_queue),
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             )
@@ -302,7 +301,7 @@ class LocalCloud:
         for name in ("controllers", "worker", "bootstrap-worker"):
             process = self.processes.pop(name, None)
             if process is not None:
-                await _stop_process(process)
+                await asyncio.to_thread(stop_process, process)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -333,65 +332,45 @@ class LocalCloud:
 
     # ---- what users need to know ----------------------------------------------------------------
 
-    def endpoints(self) -> dict[str, Any]:
+    def endpoints(self) -> StackInfo:
+        """What `stack.json` says: every endpoint, the bootstrap, startup timings and each PID."""
         assert self.control_plane is not None and self.azure is not None
-        return {
-            "pid": os.getpid(),
-            "temporal": self.temporal.address,
-            "temporalUI": self.temporal.ui_url,
-            "kubeconfig": str(self.control_plane.kubeconfig),
-            "apiserver": self.control_plane.apiserver_url,
-            "kubectl": str(self.control_plane.bin_dir / "kubectl")
-            if self.control_plane.bin_dir
-            else "kubectl",
-            "azure": self.azure.base_url,
-            "azureCA": str(self.azure.ca_file),
-            "bootDelaySeconds": self.options.effective_boot_delay,
-            "logs": str(self.logs),
-            "bootstrap": self._bootstrap_summary(),
-            "startupSeconds": {name: round(value, 1) for name, value in self.timings.items()},
-            "pids": {
-                "temporal": self.temporal.process.pid if self.temporal.process else None,
+        assert self.temporal.process is not None
+        bin_dir = self.control_plane.bin_dir
+        return StackInfo(
+            pid=os.getpid(),
+            temporal=self.temporal.address,
+            temporal_ui=self.temporal.ui_url,
+            kubeconfig=str(self.control_plane.kubeconfig),
+            apiserver=self.control_plane.apiserver_url,
+            kubectl=str(bin_dir / "kubectl") if bin_dir else "kubectl",
+            azure=self.azure.base_url,
+            azure_ca=str(self.azure.ca_file),
+            boot_delay_seconds=self.options.effective_boot_delay,
+            logs=str(self.logs),
+            bootstrap=self._bootstrap_summary(),
+            startup_seconds={name: round(value, 1) for name, value in self.timings.items()},
+            pids={
+                "temporal": self.temporal.process.pid,
                 **self.control_plane.pids,
                 "azure": self.azure.pid,
                 **{name: p.pid for name, p in self.processes.items()},
             },
-        }
+        )
 
-    def _bootstrap_summary(self) -> dict[str, Any] | None:
+    def _bootstrap_summary(self) -> BootstrapSummary | None:
         if self.bootstrap_request is None or self.bootstrap_result is None:
             return None
-        return {
-            "workflowId": self.bootstrap_request.workflow_id,
-            "taskQueue": BOOTSTRAP_TASK_QUEUE,
-            "request": self.bootstrap_request.model_dump(mode="json"),
-            "clientId": self.bootstrap_result.client_id,
-            "principalId": self.bootstrap_result.principal_id,
-            "issuer": self.bootstrap_result.issuer_url,
-            "subject": self.bootstrap_result.subject,
-            "workerTokenFile": str(self.worker_token.path) if self.worker_token else None,
-        }
-
-
-async def _stop_process(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        await asyncio.to_thread(process.wait, grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        await asyncio.to_thread(process.wait)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-STACK_FILE = "stack.json"
+        return BootstrapSummary(
+            workflow_id=self.bootstrap_request.workflow_id,
+            task_queue=BOOTSTRAP_TASK_QUEUE,
+            request=self.bootstrap_request,
+            client_id=self.bootstrap_result.client_id,
+            principal_id=self.bootstrap_result.principal_id,
+            issuer=self.bootstrap_result.issuer_url,
+            subject=self.bootstrap_result.subject,
+            worker_token_file=str(self.worker_token.path) if self.worker_token else None,
+        )
 
 
 async def _parent_gone(parent: int, stop: asyncio.Event) -> None:
@@ -408,13 +387,12 @@ async def serve(options: LocalCloudOptions, exit_with_parent: bool = False) -> N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     watchdog = asyncio.create_task(_parent_gone(os.getppid(), stop)) if exit_with_parent else None
-    stack_file = options.state_dir / STACK_FILE
     async with LocalCloud(options) as cloud:
-        stack_file.write_text(json.dumps(cloud.endpoints(), indent=2))
-        log.info("local cloud up: %s", json.dumps(cloud.endpoints()))
+        info = cloud.endpoints()
+        info.write(options.state_dir)
+        log.info("local cloud up: %s", info.model_dump_json())
         await stop.wait()
-        with contextlib.suppress(FileNotFoundError):
-            stack_file.unlink()
+        StackInfo.remove(options.state_dir)
     if watchdog is not None:
         watchdog.cancel()
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from connections.temporal import TemporalSettings, connect
 from localcloud.ports import free_port, port_open
+from localcloud.processes import stop_process
 from workflows import search_attributes as sa
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
@@ -40,8 +42,8 @@ class TemporalDevServer:
             *attributes,
         ]  # fmt: skip
 
-    async def start(self, timeout: float = 60.0) -> None:
-        """Spawn and wait until a client can connect and the UI answers (probing, not sleeping)."""
+    async def start(self, timeout: float = 60.0) -> Client:
+        """Spawn, wait until the UI answers and a client connects (probing, not sleeping); that client."""
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
@@ -56,8 +58,7 @@ class TemporalDevServer:
                 )
             if port_open(self.port) and port_open(self.ui_port):
                 try:
-                    await Client.connect(self.address)
-                    return
+                    return await connect(TemporalSettings(address=self.address))
                 except RuntimeError:
                     pass
             if asyncio.get_running_loop().time() > deadline:
@@ -66,11 +67,5 @@ class TemporalDevServer:
 
     async def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.to_thread(process.wait, 20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait)
+        if process is not None:
+            await asyncio.to_thread(stop_process, process)

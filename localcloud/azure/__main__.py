@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from localcloud.azure.config import ClusterSeed, EmulatorConfig, OperationDurations
+from localcloud.azure.faults import FaultPlan
 from localcloud.azure.server import AzureEmulator
 
 
@@ -59,9 +60,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     base = json.loads(a.config.read_text()) if a.config else {}
-    if a.realistic:
-        base = {**EmulatorConfig.realistic().to_json(), **base}
-    cfg = EmulatorConfig.from_json(base)
+    cfg = EmulatorConfig.realistic(**base) if a.realistic else EmulatorConfig.model_validate(base)
     for attr, value in (
         ("host", a.host),
         ("port", a.port),
@@ -92,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         if seed.resource_group not in cfg.resource_groups:
             cfg.resource_groups.append(seed.resource_group)
     if a.faults:
-        cfg.faults = json.loads(a.faults.read_text())
+        cfg.faults = FaultPlan.model_validate_json(a.faults.read_text())
     return cfg
 
 

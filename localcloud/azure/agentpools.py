@@ -134,11 +134,8 @@ async def put_pool(call: ArmCall) -> web.Response:
         rec["resource"]["properties"] = props
         rec["targetPowerState"] = target_power
         status = 200
-    failure = cloud.faults.take_lro_failure(call.op)
-    outcome, error = failure if failure is not None else ("Succeeded", None)
-    seconds = _duration(cloud, kind, state_during)
-    op = cloud.ops.new(
-        kind, rec["resource"]["id"], call.param("sub"), cluster["location"], seconds, outcome, error
+    op = call.start_operation(
+        kind, rec["resource"]["id"], cluster["location"], _duration(cloud, kind, state_during)
     )
     cloud.events.emit("provisioning", rec["resource"], op.id)
     cloud.store.save()
@@ -180,16 +177,8 @@ async def delete_pool(call: ArmCall) -> web.Response:
                 shape="aks",
             )
     pool["properties"]["provisioningState"] = "Deleting"
-    failure = cloud.faults.take_lro_failure(call.op)
-    outcome, error = failure if failure is not None else ("Succeeded", None)
-    op = cloud.ops.new(
-        "agentPool.delete",
-        pool["id"],
-        call.param("sub"),
-        cluster["location"],
-        cloud.config.durations.pool_delete,
-        outcome,
-        error,
+    op = call.start_operation(
+        "agentPool.delete", pool["id"], cluster["location"], cloud.config.durations.pool_delete
     )
     cloud.events.emit("provisioning", pool, op.id)
     cloud.store.save()

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from localcloud.azure import poolrules
 from localcloud.azure.config import ClusterSeed
-from localcloud.azure.context import ArmCall, Cloud, arm_json
+from localcloud.azure.context import ArmCall, Cloud, arm_json, check_location, required_location
 from localcloud.azure.errors import ArmError, invalid_content, not_found
 from localcloud.azure.operations import Operation
 from localcloud.azure.state import Json
@@ -213,11 +213,6 @@ def _check_identity_features(old: Json, new: Json) -> None:
         )
 
 
-def _lro_outcome(cloud: Cloud, op_name: str) -> tuple[str, dict[str, str] | None]:
-    failure = cloud.faults.take_lro_failure(op_name)
-    return failure if failure is not None else ("Succeeded", None)
-
-
 async def put_cluster(call: ArmCall) -> web.Response:
     cloud = call.cloud
     sub, name = call.param("sub"), call.param("cluster")
@@ -226,23 +221,14 @@ async def put_cluster(call: ArmCall) -> web.Response:
     props = body.get("properties", {})
     if not isinstance(props, dict):
         raise invalid_content("'properties' must be an object")
-    location = body.get("location")
-    if not isinstance(location, str) or not location:
-        raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+    location = required_location(body)
     cid = cluster_id(sub, rg, name)
     rec = cloud.state.clusters.get(cid.lower())
     if rec is None:
         return _create_cluster(call, rg, name, location, body, props)
 
     cluster = rec["resource"]
-    if location.replace(" ", "").lower() != cluster["location"].lower():
-        raise ArmError(
-            409,
-            "InvalidResourceLocation",
-            f"The resource '{name}' already exists in location "
-            f"'{cluster['location']}' in resource group '{rg}'. A resource with the same name cannot be "
-            f"created in location '{location}'. Please select a new resource name.",
-        )
+    check_location(cluster, name, rg, location)
     running = cloud.ops.in_flight_for(cid)
     if running is not None:
         raise _busy(
@@ -272,19 +258,12 @@ async def put_cluster(call: ArmCall) -> web.Response:
     new_props = _merge_properties(old_props, props)
     _check_identity_features(old_props, new_props)
 
-    outcome, error = _lro_outcome(cloud, call.op)
     new_props["provisioningState"] = "Updating"
     cluster["properties"] = new_props
     if isinstance(body.get("tags"), dict):
         cluster["tags"] = body["tags"]
-    op = cloud.ops.new(
-        "managedCluster.update",
-        cid,
-        sub,
-        cluster["location"],
-        cloud.config.durations.cluster_update,
-        outcome,
-        error,
+    op = call.start_operation(
+        "managedCluster.update", cid, cluster["location"], cloud.config.durations.cluster_update
     )
     cloud.store.save()
     return arm_json(render(cloud, rec), 200, cloud.lro_headers(op))
@@ -351,15 +330,8 @@ def _create_cluster(
         pool = new_pool_resource(cid, pool_name, spec.properties)
         cloud.state.agent_pools[pool["id"].lower()] = pool_record(pool)
         cloud.events.emit("provisioning", pool)
-    outcome, error = _lro_outcome(cloud, call.op)
-    op = cloud.ops.new(
-        "managedCluster.create",
-        cid,
-        call.param("sub"),
-        cluster["location"],
-        cloud.config.durations.cluster_update,
-        outcome,
-        error,
+    op = call.start_operation(
+        "managedCluster.create", cid, cluster["location"], cloud.config.durations.cluster_update
     )
     cloud.store.save()
     return arm_json(render(cloud, rec), 201, cloud.lro_headers(op))

@@ -6,10 +6,12 @@ so a test, a benchmark and `kaitoctl dev up` describe the same cloud the same wa
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from localcloud.azure.faults import FaultPlan
 from localcloud.azure.vmsizes import DEFAULT_FAMILY_QUOTAS
 
 DEFAULT_TENANT_ID = "7c3f1e2a-5b4d-4c8e-9f10-2a3b4c5d6e7f"
@@ -22,8 +24,13 @@ DEFAULT_RESOURCE_GROUP = "kaito-rg"
 DEFAULT_CLUSTER = "kaito-aks"
 
 
-@dataclass
-class OperationDurations:
+class _Settings(BaseModel):
+    """Unknown keys are refused: a misspelt setting must not silently keep its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OperationDurations(_Settings):
     """Seconds each long-running operation stays InProgress (tests: fractions; realistic: minutes)."""
 
     pool_create: float = 0.3
@@ -34,7 +41,7 @@ class OperationDurations:
 
     @classmethod
     def uniform(cls, seconds: float) -> OperationDurations:
-        return cls(seconds, seconds, seconds, seconds, seconds)
+        return cls.model_validate(dict.fromkeys(cls.model_fields, seconds))
 
     @classmethod
     def realistic(cls) -> OperationDurations:
@@ -43,18 +50,8 @@ class OperationDurations:
             pool_create=240.0, pool_scale=180.0, pool_update=90.0, pool_delete=150.0, cluster_update=180.0
         )
 
-    def to_json(self) -> dict[str, float]:
-        return {f.name: float(getattr(self, f.name)) for f in fields(self)}
 
-    def update(self, raw: dict[str, Any]) -> None:
-        for key, value in raw.items():
-            if key not in {f.name for f in fields(self)}:
-                raise ValueError(f"unknown duration {key!r}")
-            setattr(self, key, float(value))
-
-
-@dataclass
-class ClusterSeed:
+class ClusterSeed(_Settings):
     """A managed cluster that exists before anyone calls ARM (the local cloud has exactly one)."""
 
     resource_group: str = DEFAULT_RESOURCE_GROUP
@@ -66,33 +63,35 @@ class ClusterSeed:
     issuer_url: str | None = None  # None: use EmulatorConfig.oidc_issuer_url
 
 
-@dataclass
-class EmulatorConfig:
-    """Everything the emulator needs; defaults give a working single-cluster local cloud."""
+class EmulatorConfig(_Settings):
+    """Everything the emulator needs; defaults give a working single-cluster local cloud.
+
+    The launcher hands it to the child process as JSON (`model_dump_json`, `model_validate_json`).
+    """
 
     host: str = "127.0.0.1"
     port: int = 0  # 0: pick a free port; `AzureEmulator.base_url` tells which
     state_file: Path | None = None  # None: state lives in memory only
     cert_dir: Path | None = None  # None: next to the state file, else a temporary directory
-    extra_hostnames: list[str] = field(default_factory=list)  # extra SANs for the server certificate
+    extra_hostnames: list[str] = []  # extra SANs for the server certificate
 
     tenant_id: str = DEFAULT_TENANT_ID
     subscription_id: str = DEFAULT_SUBSCRIPTION_ID
     location: str = DEFAULT_LOCATION
-    resource_groups: list[str] = field(default_factory=lambda: [DEFAULT_RESOURCE_GROUP])
-    clusters: list[ClusterSeed] = field(default_factory=lambda: [ClusterSeed()])
+    resource_groups: list[str] = [DEFAULT_RESOURCE_GROUP]
+    clusters: list[ClusterSeed] = Field(default_factory=lambda: [ClusterSeed()])
 
     # The cluster's OIDC issuer (what managedClusters reports as issuerURL once OIDC is enabled) and the CA
     # bundle(s) used to fetch any issuer's discovery document and JWKS over HTTPS.
     oidc_issuer_url: str | None = None
-    issuer_ca_files: list[Path] = field(default_factory=list)
+    issuer_ca_files: list[Path] = []
 
     # The operator's own credential (bootstrap side): a client secret, Owner on the subscription.
     operator_client_id: str = DEFAULT_OPERATOR_CLIENT_ID
     operator_principal_id: str = DEFAULT_OPERATOR_PRINCIPAL_ID
     operator_client_secret: str = DEFAULT_OPERATOR_SECRET
 
-    durations: OperationDurations = field(default_factory=OperationDurations)
+    durations: OperationDurations = Field(default_factory=OperationDurations)
     retry_after_max: int = 30  # LRO Retry-After = clamp(ceil(time left), 1, this)
     send_retry_after: bool = True  # False: like real AKS, the client's polling_interval governs
     # Send `retry-after-ms` on running LROs (real ARM does not). azure-core reads Retry-After first, so this
@@ -101,12 +100,12 @@ class EmulatorConfig:
 
     principal_replication_seconds: float = 0.0  # a new identity is "not found" by RBAC this long
     token_lifetime_seconds: int = 3599
-    family_quotas: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_FAMILY_QUOTAS))
+    family_quotas: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_FAMILY_QUOTAS))
     default_family_quota: int = 0  # cores for families not in family_quotas
     allowed_vm_sizes: list[str] | None = None  # None: the whole built-in catalog
     enforce_rate_limits: bool = False  # ARM's token buckets always report; they only refuse when True
 
-    faults: dict[str, Any] | None = None  # initial fault plan, the JSON shape /_emulator/faults takes
+    faults: FaultPlan | None = None  # the initial fault plan
     seed: int = 0
 
     @classmethod
@@ -119,7 +118,7 @@ class EmulatorConfig:
             "enforce_rate_limits": True,
         }
         base.update(overrides)
-        return cls(**base)
+        return cls.model_validate(base)
 
     def issuer_for(self, cluster: ClusterSeed) -> str:
         """The issuer URL a cluster reports; a non-resolving AKS-shaped URL when none is configured."""
@@ -128,29 +127,3 @@ class EmulatorConfig:
         if self.oidc_issuer_url:
             return self.oidc_issuer_url
         return f"https://{self.location}.oic.prod-aks.azure.com/{self.tenant_id}/{cluster.name}/"
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict (paths as strings) that `from_json` turns back into an equal config."""
-        raw = asdict(self)
-        for key in ("state_file", "cert_dir"):
-            raw[key] = str(raw[key]) if raw[key] is not None else None
-        raw["issuer_ca_files"] = [str(p) for p in self.issuer_ca_files]
-        return raw
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> EmulatorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"unknown emulator settings: {sorted(unknown)}")
-        data = dict(raw)
-        for key in ("state_file", "cert_dir"):
-            if data.get(key) is not None:
-                data[key] = Path(data[key])
-        if "issuer_ca_files" in data:
-            data["issuer_ca_files"] = [Path(p) for p in data["issuer_ca_files"]]
-        if "durations" in data:
-            data["durations"] = OperationDurations(**data["durations"])
-        if "clusters" in data:
-            data["clusters"] = [ClusterSeed(**c) for c in data["clusters"]]
-        return cls(**data)

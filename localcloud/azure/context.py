@@ -9,7 +9,13 @@ from typing import Any
 from aiohttp import web
 
 from localcloud.azure.config import EmulatorConfig
-from localcloud.azure.errors import ArmError, invalid_content, resource_group_not_found
+from localcloud.azure.errors import (
+    ArmError,
+    invalid_content,
+    location_required,
+    location_taken,
+    resource_group_not_found,
+)
 from localcloud.azure.events import EventHub
 from localcloud.azure.faults import FaultInjector
 from localcloud.azure.oidc import IssuerKeys
@@ -117,6 +123,26 @@ class ArmCall:
             self._body = parsed
         body: Json = self._body
         return body
+
+    def start_operation(self, kind: str, resource_id: str, location: str, seconds: float) -> Operation:
+        """The long-running operation this request starts; an injected LRO fault fixes its failure now."""
+        failure = self.cloud.faults.take_lro_failure(self.op)
+        outcome, error = failure if failure is not None else ("Succeeded", None)
+        return self.cloud.ops.new(kind, resource_id, self.param("sub"), location, seconds, outcome, error)
+
+
+def required_location(body: Json) -> str:
+    """The body's `location`, or ARM's 400 LocationRequired."""
+    location = body.get("location")
+    if not isinstance(location, str) or not location:
+        raise location_required()
+    return location
+
+
+def check_location(resource: Json, name: str, resource_group: str, requested: str) -> None:
+    """ARM's 409 when a PUT on an existing resource names another location (spaces and case aside)."""
+    if requested.replace(" ", "").lower() != resource["location"].lower():
+        raise location_taken(name, resource["location"], resource_group, requested)
 
 
 def arm_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

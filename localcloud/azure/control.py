@@ -20,15 +20,54 @@ observe the emulator from outside its process.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic.alias_generators import to_camel
 
+from localcloud.azure.config import EmulatorConfig, OperationDurations
 from localcloud.azure.faults import FaultPlan, FaultRule
 
 if TYPE_CHECKING:
     from localcloud.azure.server import AzureEmulator
+
+
+class RuntimeSettings(BaseModel):
+    """What `/_emulator/settings` shows and changes, camelCase on the wire; the issuer is read-only."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", serialize_by_alias=True)
+
+    durations: OperationDurations
+    principal_replication_seconds: float
+    retry_after_max: int
+    send_retry_after: bool
+    poll_hint_ms: int | None
+    family_quotas: dict[str, int]
+    default_family_quota: int
+    enforce_rate_limits: bool
+    oidc_issuer_url: str | None
+
+    @field_validator("retry_after_max")
+    @classmethod
+    def _at_least_a_second(cls, value: int) -> int:
+        return max(1, value)
+
+    @classmethod
+    def of(cls, config: EmulatorConfig) -> RuntimeSettings:
+        return cls.model_validate(config.model_dump(include=set(cls.model_fields)), by_name=True)
+
+    def patched(self, body: Any) -> RuntimeSettings:
+        """These settings with a PATCH body applied: durations and quotas merge, the rest replaces."""
+        if not isinstance(body, dict):
+            raise ValueError("settings must be a JSON object")
+        if "oidcIssuerUrl" in body:
+            raise ValueError("oidcIssuerUrl is read-only: it is the cluster's issuer, fixed at start")
+        current = self.model_dump(mode="json")
+        merged = {**current, **body}
+        for nested in ("durations", "familyQuotas"):
+            merged[nested] = {**current[nested], **body.get(nested, {})}
+        return RuntimeSettings.model_validate(merged)
 
 
 def _bad(message: str) -> web.Response:
@@ -70,23 +109,26 @@ class ControlApi:
             }
         )
 
+    def _faults(self) -> web.Response:
+        return web.json_response(self._emulator.cloud.faults.report())
+
     async def _get_faults(self, _: web.Request) -> web.Response:
-        return web.json_response(self._emulator.cloud.faults.to_json())
+        return self._faults()
 
     async def _put_faults(self, request: web.Request) -> web.Response:
-        self._emulator.set_faults(FaultPlan.from_json(await self._json(request)))
-        return web.json_response(self._emulator.cloud.faults.to_json())
+        self._emulator.set_faults(FaultPlan.model_validate(await self._json(request)))
+        return self._faults()
 
     async def _post_faults(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         rules = body.get("rules", [body]) if isinstance(body, dict) else body
         for raw in rules:
-            self._emulator.add_fault(FaultRule.from_json(raw))
-        return web.json_response(self._emulator.cloud.faults.to_json())
+            self._emulator.add_fault(FaultRule.model_validate(raw))
+        return self._faults()
 
     async def _delete_faults(self, _: web.Request) -> web.Response:
         self._emulator.set_faults(FaultPlan(seed=self._emulator.cloud.faults.plan.seed))
-        return web.json_response(self._emulator.cloud.faults.to_json())
+        return self._faults()
 
     async def _get_requests(self, request: web.Request) -> web.Response:
         q = request.query
@@ -95,66 +137,33 @@ class ControlApi:
         entries = log.entries(
             op=q.get("op"), method=q.get("method"), status=status, after=int(q.get("after", 0))
         )
-        return web.json_response(log.to_json(entries))
+        return web.json_response(log.report(entries))
 
     async def _delete_requests(self, _: web.Request) -> web.Response:
         self._emulator.requests_log.clear()
         return web.json_response({"count": 0})
 
     async def _get_agentpools(self, _: web.Request) -> web.Response:
-        return web.json_response({"value": [asdict(p) for p in self._emulator.agent_pools()]})
+        return web.json_response({"value": [p.model_dump() for p in self._emulator.agent_pools()]})
 
     async def _get_events(self, request: web.Request) -> web.Response:
         after = int(request.query.get("after", 0))
         wait = min(float(request.query.get("wait", 0)), 300.0)
         events = await self._emulator.cloud.events.wait(after, wait)
         last = events[-1].seq if events else after
-        return web.json_response({"events": [e.to_json() for e in events], "last": last})
-
-    def _settings(self) -> dict[str, Any]:
-        cfg = self._emulator.config
-        return {
-            "durations": cfg.durations.to_json(),
-            "principalReplicationSeconds": cfg.principal_replication_seconds,
-            "retryAfterMax": cfg.retry_after_max,
-            "sendRetryAfter": cfg.send_retry_after,
-            "pollHintMs": cfg.poll_hint_ms,
-            "familyQuotas": cfg.family_quotas,
-            "defaultFamilyQuota": cfg.default_family_quota,
-            "enforceRateLimits": cfg.enforce_rate_limits,
-            "oidcIssuerUrl": cfg.oidc_issuer_url,
-        }
+        return web.json_response({"events": [e.model_dump() for e in events], "last": last})
 
     async def _get_settings(self, _: web.Request) -> web.Response:
-        return web.json_response(self._settings())
+        return web.json_response(RuntimeSettings.of(self._emulator.config).model_dump(mode="json"))
 
     async def _patch_settings(self, request: web.Request) -> web.Response:
-        body = await self._json(request)
-        cfg, ops = self._emulator.config, self._emulator.cloud.ops
-        if not isinstance(body, dict):
-            raise ValueError("settings must be a JSON object")
-        unknown = (set(body) - set(self._settings())) | ({"oidcIssuerUrl"} & set(body))
-        if unknown:
-            raise ValueError(f"unknown or read-only settings: {sorted(unknown)}")
-        if "durations" in body:
-            cfg.durations.update(body["durations"])
-        if "principalReplicationSeconds" in body:
-            cfg.principal_replication_seconds = float(body["principalReplicationSeconds"])
-        if "retryAfterMax" in body:
-            cfg.retry_after_max = ops.retry_after_max = max(1, int(body["retryAfterMax"]))
-        if "sendRetryAfter" in body:
-            cfg.send_retry_after = bool(body["sendRetryAfter"])
-        if "pollHintMs" in body:
-            cfg.poll_hint_ms = None if body["pollHintMs"] is None else int(body["pollHintMs"])
-        if "familyQuotas" in body:
-            cfg.family_quotas.update({str(k): int(v) for k, v in body["familyQuotas"].items()})
-        if "defaultFamilyQuota" in body:
-            cfg.default_family_quota = int(body["defaultFamilyQuota"])
-        if "enforceRateLimits" in body:
-            cfg.enforce_rate_limits = bool(body["enforceRateLimits"])
-        return web.json_response(self._settings())
+        cfg = self._emulator.config
+        settings = RuntimeSettings.of(cfg).patched(await self._json(request))
+        for name in RuntimeSettings.model_fields:
+            setattr(cfg, name, getattr(settings, name))
+        self._emulator.cloud.ops.retry_after_max = cfg.retry_after_max
+        return web.json_response(settings.model_dump(mode="json"))
 
     async def _get_state(self, _: web.Request) -> web.Response:
-        doc = self._emulator.store.state.to_json()
-        doc.pop("signingKeyPem", None)
-        return web.json_response(doc)
+        state = self._emulator.store.state
+        return web.json_response(state.model_dump(mode="json", exclude={"signing_key_pem"}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,26 +17,20 @@ from aiohttp import web
 ErrorShape = Literal["arm", "aks"]
 
 
+@dataclass(eq=False)
 class ArmError(Exception):
     """An ARM failure. `shape="aks"` gives the AKS RP's unwrapped body ({"code","message","subcode"})."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        target: str | None = None,
-        shape: ErrorShape = "arm",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.target = target
-        self.shape = shape
-        self.headers = headers or {}
+    status: int
+    code: str
+    message: str
+    _: KW_ONLY
+    target: str | None = None
+    shape: ErrorShape = "arm"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.status} {self.code}: {self.message}")
 
     def body(self) -> dict[str, Any]:
         if self.shape == "aks":
@@ -61,6 +56,21 @@ def not_found(resource_type: str, name: str, resource_group: str) -> ArmError:
     )
 
 
+def location_required() -> ArmError:
+    return ArmError(400, "LocationRequired", "The location property is required for this definition.")
+
+
+def location_taken(name: str, location: str, resource_group: str, requested: str) -> ArmError:
+    """A PUT that names another location than the existing resource's."""
+    return ArmError(
+        409,
+        "InvalidResourceLocation",
+        f"The resource '{name}' already exists in location '{location}' in resource group "
+        f"'{resource_group}'. A resource with the same name cannot be created in location '{requested}'. "
+        "Please select a new resource name.",
+    )
+
+
 def resource_group_not_found(resource_group: str) -> ArmError:
     return ArmError(404, "ResourceGroupNotFound", f"Resource group '{resource_group}' could not be found.")
 
@@ -77,18 +87,18 @@ def invalid_content(detail: str) -> ArmError:
     )
 
 
+@dataclass(eq=False)
 class EntraError(Exception):
     """An Entra (AADSTS) token-endpoint failure; azure-identity surfaces `error_description`."""
 
-    def __init__(
-        self, status: int, error: str, aadsts: int, description: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(f"AADSTS{aadsts}: {description}")
-        self.status = status
-        self.error = error
-        self.aadsts = aadsts
-        self.description = description
-        self.headers = headers or {}
+    status: int
+    error: str
+    aadsts: int
+    description: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(f"AADSTS{self.aadsts}: {self.description}")
 
     def response(self) -> web.Response:
         trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())

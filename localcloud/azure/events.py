@@ -12,8 +12,9 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from localcloud.azure.state import MAX_EVENTS, Json, StateStore
 from localcloud.azure.vmsizes import find_size
@@ -27,9 +28,10 @@ log = logging.getLogger(__name__)
 PoolEventKind = Literal["provisioning", "succeeded", "failed", "deleted"]
 
 
-@dataclass(frozen=True)
-class PoolSnapshot:
+class PoolSnapshot(BaseModel):
     """What a bridge needs to register the Nodes AKS would create for a pool."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     subscription_id: str
@@ -74,33 +76,18 @@ class PoolSnapshot:
             provisioning_state=props.get("provisioningState", "Succeeded"),
         )
 
-    @classmethod
-    def from_json(cls, raw: Json) -> PoolSnapshot:
-        return cls(**raw)
 
+class PoolEvent(BaseModel):
+    """One numbered event, as the state file, `/_emulator/events` and listeners see it."""
 
-@dataclass(frozen=True)
-class PoolEvent:
+    model_config = ConfigDict(frozen=True)
+
     seq: int
     kind: PoolEventKind
     at: float  # epoch seconds
     pool: PoolSnapshot
     operation_id: str | None = None
     error: dict[str, str] | None = None
-
-    def to_json(self) -> Json:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, raw: Json) -> PoolEvent:
-        return cls(
-            seq=int(raw["seq"]),
-            kind=raw["kind"],
-            at=float(raw["at"]),
-            pool=PoolSnapshot.from_json(raw["pool"]),
-            operation_id=raw.get("operation_id"),
-            error=raw.get("error"),
-        )
 
 
 PoolListener = Callable[[PoolEvent], Awaitable[None] | None]
@@ -131,9 +118,14 @@ class EventHub:
         state = self._store.state
         state.event_seq += 1
         event = PoolEvent(
-            state.event_seq, kind, time.time(), PoolSnapshot.from_resource(pool), operation_id, error
+            seq=state.event_seq,
+            kind=kind,
+            at=time.time(),
+            pool=PoolSnapshot.from_resource(pool),
+            operation_id=operation_id,
+            error=error,
         )
-        state.events.append(event.to_json())
+        state.events.append(event.model_dump())
         if len(state.events) > MAX_EVENTS:
             del state.events[: len(state.events) - MAX_EVENTS]
         for listener in list(self._listeners):
@@ -160,7 +152,7 @@ class EventHub:
             log.error("pool listener failed", exc_info=task.exception())
 
     def since(self, after: int) -> list[PoolEvent]:
-        return [PoolEvent.from_json(raw) for raw in self._store.state.events if int(raw["seq"]) > after]
+        return [PoolEvent.model_validate(raw) for raw in self._store.state.events if int(raw["seq"]) > after]
 
     async def wait(self, after: int, timeout: float) -> list[PoolEvent]:
         """Events numbered above `after`, waiting up to `timeout` seconds for the first one (long poll)."""

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import fnmatch
 import random
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 FaultAction = Literal["throttle", "error", "drop_before", "drop_after"]
 
 
-@dataclass
-class FaultRule:
+class FaultRule(BaseModel):
+    """One rule of a plan, in the JSON shape `/_emulator/faults` takes; unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
     match: str = "*"
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
@@ -25,7 +30,7 @@ class FaultRule:
     retry_after: int = 1  # seconds, sent with 429 (and with 503 when error_retry_after is set)
     error_count: int = 0
     error_rate: float = 0.0
-    error_status: int = 500
+    error_status: int = Field(default=500, ge=400, le=599)  # 4xx or 5xx
     error_retry_after: bool = False
     # The ARM error an injected error carries; empty: the generic code for the status (InternalServerError,
     # ServiceUnavailable, ...). E.g. 400 "PrincipalNotFound", as ARM answers while a new principal replicates.
@@ -36,22 +41,9 @@ class FaultRule:
     drop_after: bool = False  # True: the request takes effect and only the response is lost
     lro_fail_count: int = 0
     lro_fail_rate: float = 0.0
-    lro_fail_status: str = "Failed"  # or "Canceled"
+    lro_fail_status: Literal["Failed", "Canceled"] = "Failed"
     lro_fail_code: str = "InternalOperationError"
     lro_fail_message: str = "An internal error occurred while processing the operation. (injected fault)"
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> FaultRule:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"unknown fault rule keys: {sorted(unknown)}")
-        rule = cls(**raw)
-        if rule.lro_fail_status not in ("Failed", "Canceled"):
-            raise ValueError("lro_fail_status must be Failed or Canceled")
-        if not 400 <= rule.error_status <= 599:
-            raise ValueError("error_status must be 4xx or 5xx")
-        return rule
 
     def matches(self, op_name: str) -> bool:
         return fnmatch.fnmatchcase(op_name.lower(), self.match.lower())
@@ -67,17 +59,12 @@ class FaultDecision:
     message: str = ""
 
 
-@dataclass
-class FaultPlan:
+class FaultPlan(BaseModel):
+    """The rules and the seed their `*_rate` draws start from (other keys, such as the `injected` counts a
+    GET returns, are ignored, so a plan read back can be put back)."""
+
     seed: int = 0
-    rules: list[FaultRule] = field(default_factory=list)
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> FaultPlan:
-        return cls(seed=int(raw.get("seed", 0)), rules=[FaultRule.from_json(r) for r in raw.get("rules", [])])
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "rules": [asdict(r) for r in self.rules]}
+    rules: list[FaultRule] = []
 
 
 class FaultInjector:
@@ -135,5 +122,6 @@ class FaultInjector:
                 return rule.lro_fail_status, {"code": rule.lro_fail_code, "message": rule.lro_fail_message}
         return None
 
-    def to_json(self) -> dict[str, Any]:
-        return {**self.plan.to_json(), "injected": dict(self.injected)}
+    def report(self) -> dict[str, Any]:
+        """The plan (rule counts as they are now) and how many faults of each kind were injected."""
+        return {**self.plan.model_dump(), "injected": dict(self.injected)}

@@ -16,20 +16,19 @@ import ssl
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from localcloud.azure import sdk_kwargs
 from localcloud.azure.config import EmulatorConfig
+from localcloud.azure.sdk_kwargs import EmulatorEndpoint
 
 
 class EmulatorStartError(RuntimeError):
     """The child exited or did not become ready before the deadline."""
 
 
-class AzureEmulatorProcess:
+class AzureEmulatorProcess(EmulatorEndpoint):
     def __init__(
         self,
         config: EmulatorConfig,
@@ -64,17 +63,11 @@ class AzureEmulatorProcess:
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
 
-    def client_kwargs(self) -> dict[str, Any]:
-        return sdk_kwargs.client_kwargs(self.base_url, self.ca_file)
-
-    def credential_kwargs(self) -> dict[str, Any]:
-        return sdk_kwargs.credential_kwargs(self.base_url, self.ca_file)
-
     async def start(self, timeout: float = 30.0) -> None:
         if self._proc is not None and self._proc.returncode is None:
             raise RuntimeError(f"already running as PID {self._proc.pid}")
         config_file = self._workdir / "config.json"
-        config_file.write_text(json.dumps(self.config.to_json()))
+        config_file.write_text(self.config.model_dump_json())
         stderr_path = self._log_file or self._workdir / "stderr.log"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -146,12 +139,3 @@ class AzureEmulatorProcess:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
         return await proc.wait()
-
-    async def __aenter__(self) -> AzureEmulatorProcess:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()

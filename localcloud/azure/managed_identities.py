@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 
-from localcloud.azure.context import ArmCall, Cloud, arm_json
+from localcloud.azure.context import ArmCall, Cloud, arm_json, check_location, required_location
 from localcloud.azure.errors import ArmError, invalid_content, not_found
 from localcloud.azure.state import Json
 
@@ -58,9 +58,7 @@ async def put_identity(call: ArmCall) -> web.Response:
     rg = cloud.check_resource_group(call.param("sub"), call.param("rg"))
     name = call.param("identity")
     body = await call.body()
-    location = body.get("location")
-    if not isinstance(location, str) or not location:
-        raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+    location = required_location(body)
     if not IDENTITY_NAME.match(name):
         raise ArmError(
             400,
@@ -75,14 +73,7 @@ async def put_identity(call: ArmCall) -> web.Response:
     iid = identity_id(call.param("sub"), rg, name)
     existing = cloud.state.identities.get(iid.lower())
     if existing is not None:
-        if location.replace(" ", "").lower() != existing["location"].lower():
-            raise ArmError(
-                409,
-                "InvalidResourceLocation",
-                f"The resource '{name}' already exists in location "
-                f"'{existing['location']}' in resource group '{rg}'. A resource with the same name "
-                f"cannot be created in location '{location}'. Please select a new resource name.",
-            )
+        check_location(existing, name, rg, location)
         existing["tags"] = tags
         cloud.store.save()
         return arm_json(existing, 200)

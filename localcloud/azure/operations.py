@@ -13,8 +13,9 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+
+from pydantic import BaseModel
 
 from localcloud.azure.state import Json, StateStore
 
@@ -27,8 +28,9 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
-@dataclass
-class Operation:
+class Operation(BaseModel):
+    """One operation as the state file keeps it (`model_dump()`; `model_validate()` reads it back)."""
+
     id: str
     kind: str  # "agentPool.create" | "agentPool.update" | "agentPool.delete" | "managedCluster.update" ...
     resource_id: str
@@ -40,13 +42,6 @@ class Operation:
     end: float | None = None
     outcome: str = "Succeeded"  # what the operation will end as
     outcome_error: dict[str, str] | None = None
-
-    def to_json(self) -> Json:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, raw: Json) -> Operation:
-        return cls(**raw)
 
     def status_body(self) -> Json:
         body: Json = {"name": self.id, "status": self.status, "startTime": iso(self.start)}
@@ -86,17 +81,17 @@ class OperationRunner:
             self.prune(keep_seconds=600.0)
         now = time.time()
         op = Operation(
-            str(uuid.uuid4()),
-            kind,
-            resource_id,
-            subscription_id,
-            location,
-            now,
-            now + seconds,
+            id=str(uuid.uuid4()),
+            kind=kind,
+            resource_id=resource_id,
+            subscription_id=subscription_id,
+            location=location,
+            start=now,
+            due=now + seconds,
             outcome=outcome,
             outcome_error=outcome_error,
         )
-        self._store.state.operations[op.id] = op.to_json()
+        self._store.state.operations[op.id] = op.model_dump()
         self._schedule(op)
         return op
 
@@ -105,10 +100,10 @@ class OperationRunner:
         raw = self._store.state.operations.get(op_id.lower())
         if raw is None:
             return None
-        op = Operation.from_json(raw)
+        op = Operation.model_validate(raw)
         if op.status not in TERMINAL and time.time() >= op.due:
             self._complete(op.id)
-            op = Operation.from_json(self._store.state.operations[op.id])
+            op = Operation.model_validate(self._store.state.operations[op.id])
         return op
 
     def retry_after(self, op: Operation) -> int:
@@ -117,7 +112,7 @@ class OperationRunner:
     def resume(self) -> None:
         """Re-arm the timers of operations that were in flight when the state was saved."""
         for raw in list(self._store.state.operations.values()):
-            op = Operation.from_json(raw)
+            op = Operation.model_validate(raw)
             if op.status not in TERMINAL:
                 self._schedule(op)
 
@@ -140,12 +135,12 @@ class OperationRunner:
         raw = self._store.state.operations.get(op_id)
         if raw is None:
             return
-        op = Operation.from_json(raw)
+        op = Operation.model_validate(raw)
         if op.status in TERMINAL:
             return
         op.status = op.outcome
         op.end = time.time()
-        self._store.state.operations[op.id] = op.to_json()
+        self._store.state.operations[op.id] = op.model_dump()
         finisher = self._finishers.get(op.kind)
         if finisher is not None:
             finisher(op)

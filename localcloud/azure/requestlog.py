@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import BaseModel
 
-@dataclass
-class RequestEntry:
+
+class RequestEntry(BaseModel):
+    """One request; the server fills in status and duration when it has answered."""
+
     seq: int
     at: float  # epoch seconds when the request arrived
     method: str
@@ -46,8 +48,9 @@ class RequestLog:
             out.append(e)
         return out
 
-    def to_json(self, entries: list[RequestEntry]) -> dict[str, Any]:
-        return {"count": len(entries), "lastSeq": self._seq, "requests": [asdict(e) for e in entries]}
+    def report(self, entries: list[RequestEntry]) -> dict[str, Any]:
+        """The body of `GET /_emulator/requests`: these entries and the newest number handed out."""
+        return {"count": len(entries), "lastSeq": self._seq, "requests": [e.model_dump() for e in entries]}
 
     def clear(self) -> None:
         self._entries.clear()

@@ -35,9 +35,8 @@ class Route:
     methods: dict[str, tuple[str, Handler]]  # method -> (operation name, handler)
     auth: Auth
     resource_type: str = ""  # RBAC: "<provider>/<type path>", the action is this + /read|write|delete
-    scope_group: str | None = (
-        None  # RBAC scope: this path group; None: the whole path (or its parent on list)
-    )
+    # RBAC scope: this path group; None: the whole path (or its parent on list)
+    scope_group: str | None = None
     collection: bool = False  # a list endpoint: the scope is the parent resource
 
 
@@ -59,6 +58,37 @@ def _route(
     )
 
 
+def _resource(
+    collection: str,
+    key: str,
+    name: str,
+    auth: Auth,
+    resource_type: str,
+    *,
+    get: Handler,
+    list_: Handler,
+    put: Handler | None = None,
+    delete: Handler | None = None,
+    scope_group: str | None = None,
+) -> tuple[Route, Route]:
+    """A resource's two routes: `collection/{key}` (get, put, delete) and `collection` (list).
+
+    Operation names are `<name>.get|put|delete|list`; RBAC checks `resource_type` on the resource, or on
+    the collection's parent when listing (or on `scope_group` when given).
+    """
+    methods = {"GET": (f"{name}.get", get)}
+    if put is not None:
+        methods["PUT"] = (f"{name}.put", put)
+    if delete is not None:
+        methods["DELETE"] = (f"{name}.delete", delete)
+    return (
+        _route(collection + rf"/(?P<{key}>[^/]+)", auth, methods, resource_type, scope_group),
+        _route(
+            collection, auth, {"GET": (f"{name}.list", list_)}, resource_type, scope_group, collection=True
+        ),
+    )
+
+
 ROUTES: tuple[Route, ...] = (
     # Entra
     _route(r"/(?P<tenant>[^/_][^/]*)/oauth2/v2\.0/token", "none", {"POST": ("token.post", entra.token)}),
@@ -69,30 +99,27 @@ ROUTES: tuple[Route, ...] = (
     ),
     _route(r"/(?P<tenant>[^/_][^/]*)/discovery/v2\.0/keys", "none", {"GET": ("keys.get", entra.keys)}),
     # Microsoft.Authorization (before the others: the scope can be any resource id)
-    _route(
-        _AUTHZ + r"/roleAssignments/(?P<name>[^/]+)",
-        "rbac",
-        {
-            "GET": ("roleAssignments.get", roles.get_assignment),
-            "PUT": ("roleAssignments.put", roles.put_assignment),
-            "DELETE": ("roleAssignments.delete", roles.delete_assignment),
-        },
-        "Microsoft.Authorization/roleAssignments",
-        scope_group="scope",
-    ),
-    _route(
+    *_resource(
         _AUTHZ + r"/roleAssignments",
+        "name",
+        "roleAssignments",
         "rbac",
-        {"GET": ("roleAssignments.list", roles.list_assignments)},
         "Microsoft.Authorization/roleAssignments",
+        get=roles.get_assignment,
+        list_=roles.list_assignments,
+        put=roles.put_assignment,
+        delete=roles.delete_assignment,
         scope_group="scope",
     ),
-    _route(
-        _AUTHZ + r"/roleDefinitions/(?P<role>[^/]+)",
+    *_resource(
+        _AUTHZ + r"/roleDefinitions",
+        "role",
+        "roleDefinitions",
         "token",
-        {"GET": ("roleDefinitions.get", roles.get_definition)},
+        "",
+        get=roles.get_definition,
+        list_=roles.list_definitions,
     ),
-    _route(_AUTHZ + r"/roleDefinitions", "token", {"GET": ("roleDefinitions.list", roles.list_definitions)}),
     # Microsoft.ContainerService
     _route(
         _OPS + r"/operations/(?P<op>[^/]+)", "token", {"GET": ("operations.get", opstatus.operation_status)}
@@ -102,73 +129,49 @@ ROUTES: tuple[Route, ...] = (
         "token",
         {"GET": ("operationResults.get", opstatus.operation_result)},
     ),
-    _route(
-        _CLUSTER + r"/agentPools/(?P<pool>[^/]+)",
-        "rbac",
-        {
-            "GET": ("agentPools.get", agentpools.get_pool),
-            "PUT": ("agentPools.put", agentpools.put_pool),
-            "DELETE": ("agentPools.delete", agentpools.delete_pool),
-        },
-        "Microsoft.ContainerService/managedClusters/agentPools",
-    ),
-    _route(
+    *_resource(
         _CLUSTER + r"/agentPools",
+        "pool",
+        "agentPools",
         "rbac",
-        {"GET": ("agentPools.list", agentpools.list_pools)},
         "Microsoft.ContainerService/managedClusters/agentPools",
-        collection=True,
+        get=agentpools.get_pool,
+        list_=agentpools.list_pools,
+        put=agentpools.put_pool,
+        delete=agentpools.delete_pool,
     ),
-    _route(
-        _CLUSTER,
-        "rbac",
-        {
-            "GET": ("managedClusters.get", clusters.get_cluster),
-            "PUT": ("managedClusters.put", clusters.put_cluster),
-        },
-        "Microsoft.ContainerService/managedClusters",
-    ),
-    _route(
+    *_resource(
         _MC,
+        "cluster",
+        "managedClusters",
         "rbac",
-        {"GET": ("managedClusters.list", clusters.list_clusters)},
         "Microsoft.ContainerService/managedClusters",
-        collection=True,
+        get=clusters.get_cluster,
+        list_=clusters.list_clusters,
+        put=clusters.put_cluster,
     ),
     # Microsoft.ManagedIdentity
-    _route(
-        _IDENTITY + r"/federatedIdentityCredentials/(?P<fic>[^/]+)",
-        "rbac",
-        {
-            "GET": ("federatedIdentityCredentials.get", managed_identities.get_credential),
-            "PUT": ("federatedIdentityCredentials.put", managed_identities.put_credential),
-            "DELETE": ("federatedIdentityCredentials.delete", managed_identities.delete_credential),
-        },
-        "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    ),
-    _route(
+    *_resource(
         _IDENTITY + r"/federatedIdentityCredentials",
+        "fic",
+        "federatedIdentityCredentials",
         "rbac",
-        {"GET": ("federatedIdentityCredentials.list", managed_identities.list_credentials)},
         "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-        collection=True,
+        get=managed_identities.get_credential,
+        list_=managed_identities.list_credentials,
+        put=managed_identities.put_credential,
+        delete=managed_identities.delete_credential,
     ),
-    _route(
-        _IDENTITY,
-        "rbac",
-        {
-            "GET": ("userAssignedIdentities.get", managed_identities.get_identity),
-            "PUT": ("userAssignedIdentities.put", managed_identities.put_identity),
-            "DELETE": ("userAssignedIdentities.delete", managed_identities.delete_identity),
-        },
-        "Microsoft.ManagedIdentity/userAssignedIdentities",
-    ),
-    _route(
+    *_resource(
         _UAMI,
+        "identity",
+        "userAssignedIdentities",
         "rbac",
-        {"GET": ("userAssignedIdentities.list", managed_identities.list_identities)},
         "Microsoft.ManagedIdentity/userAssignedIdentities",
-        collection=True,
+        get=managed_identities.get_identity,
+        list_=managed_identities.list_identities,
+        put=managed_identities.put_identity,
+        delete=managed_identities.delete_identity,
     ),
 )
 

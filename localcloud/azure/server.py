@@ -16,12 +16,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from localcloud.azure import agentpools, clusters, rbac, roles, routing, sdk_kwargs
+from localcloud.azure import agentpools, clusters, rbac, roles, routing
 from localcloud.azure.certs import TlsMaterial
 from localcloud.azure.config import EmulatorConfig
 from localcloud.azure.context import ArmCall, Cloud, Principal
@@ -33,6 +32,7 @@ from localcloud.azure.oidc import IssuerKeys
 from localcloud.azure.operations import OperationRunner
 from localcloud.azure.ratelimit import RateLimiter, kind_of
 from localcloud.azure.requestlog import RequestEntry, RequestLog
+from localcloud.azure.sdk_kwargs import EmulatorEndpoint
 from localcloud.azure.state import StateStore
 from localcloud.azure.tokens import TokenAuthority, new_signing_key_pem
 
@@ -45,7 +45,7 @@ class _Dropped(Exception):
     """The injected fault says: close the connection without an answer."""
 
 
-class AzureEmulator:
+class AzureEmulator(EmulatorEndpoint):
     """A local ARM + Entra endpoint. `await start()` binds it; clients need `base_url` and `ca_file`."""
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
@@ -71,7 +71,8 @@ class AzureEmulator:
         state = self.store.state
         if not state.signing_key_pem:
             state.signing_key_pem = new_signing_key_pem()
-        plan = FaultPlan.from_json(cfg.faults) if cfg.faults else FaultPlan(seed=cfg.seed)
+        # A copy: the injector counts rules down, and a restart must start from the configured plan.
+        plan = cfg.faults.model_copy(deep=True) if cfg.faults else FaultPlan(seed=cfg.seed)
         ops = OperationRunner(self.store, cfg.retry_after_max)
         cloud = Cloud(
             cfg,
@@ -122,15 +123,6 @@ class AzureEmulator:
             shutil.rmtree(self._tmp_cert_dir, ignore_errors=True)
             self._tmp_cert_dir = None
 
-    async def __aenter__(self) -> AzureEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
     def _cert_dir(self) -> Path:
         if self.config.cert_dir is not None:
             return self.config.cert_dir
@@ -157,12 +149,6 @@ class AzureEmulator:
             raise RuntimeError("the emulator has not been started")
         return self._tls.ca_file
 
-    def client_kwargs(self) -> dict[str, Any]:
-        return sdk_kwargs.client_kwargs(self.base_url, self.ca_file)
-
-    def credential_kwargs(self) -> dict[str, Any]:
-        return sdk_kwargs.credential_kwargs(self.base_url, self.ca_file)
-
     # --- the GPU-node bridge hook ----------------------------------------------------------------------
 
     def add_pool_listener(self, listener: PoolListener) -> Callable[[], None]:
@@ -180,10 +166,10 @@ class AzureEmulator:
     # --- faults and the request log --------------------------------------------------------------------
 
     def set_faults(self, plan: FaultPlan | dict[str, Any]) -> None:
-        self.cloud.faults.set_plan(plan if isinstance(plan, FaultPlan) else FaultPlan.from_json(plan))
+        self.cloud.faults.set_plan(FaultPlan.model_validate(plan))
 
     def add_fault(self, rule: FaultRule | dict[str, Any]) -> None:
-        self.cloud.faults.add_rule(rule if isinstance(rule, FaultRule) else FaultRule.from_json(rule))
+        self.cloud.faults.add_rule(FaultRule.model_validate(rule))
 
     def requests(
         self, *, op: str | None = None, method: str | None = None, status: int | None = None

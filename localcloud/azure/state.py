@@ -8,60 +8,34 @@ operations included.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 Json = dict[str, Any]
 
-STATE_VERSION = 1
 MAX_EVENTS = 2000
 
 
-@dataclass
-class State:
-    signing_key_pem: str = ""
-    clusters: dict[str, Json] = field(default_factory=dict)
-    agent_pools: dict[str, Json] = field(default_factory=dict)
-    identities: dict[str, Json] = field(default_factory=dict)
-    federated_credentials: dict[str, Json] = field(default_factory=dict)
-    role_assignments: dict[str, Json] = field(default_factory=dict)
+class State(BaseModel):
+    """The state file's document (a file of another version is refused, not misread)."""
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    version: Literal[1] = 1
+    signing_key_pem: str = Field(default="", alias="signingKeyPem")
+    clusters: dict[str, Json] = {}
+    agent_pools: dict[str, Json] = {}
+    identities: dict[str, Json] = {}
+    federated_credentials: dict[str, Json] = {}
+    role_assignments: dict[str, Json] = {}
     # principal object id -> {"type", "createdAt" (epoch s), "clientId", "displayName"}
-    principals: dict[str, Json] = field(default_factory=dict)
-    operations: dict[str, Json] = field(default_factory=dict)
-    events: list[Json] = field(default_factory=list)
-    event_seq: int = 0
-
-    _SECTIONS = (
-        "clusters",
-        "agent_pools",
-        "identities",
-        "federated_credentials",
-        "role_assignments",
-        "principals",
-        "operations",
-    )
-
-    def to_json(self) -> Json:
-        doc: Json = {"version": STATE_VERSION, "signingKeyPem": self.signing_key_pem}
-        for section in self._SECTIONS:
-            doc[section] = getattr(self, section)
-        doc["events"] = self.events[-MAX_EVENTS:]
-        doc["eventSeq"] = self.event_seq
-        return doc
-
-    @classmethod
-    def from_json(cls, doc: Json) -> State:
-        if doc.get("version") != STATE_VERSION:
-            raise ValueError(f"state file version {doc.get('version')!r}, expected {STATE_VERSION}")
-        state = cls(signing_key_pem=str(doc.get("signingKeyPem", "")))
-        for section in cls._SECTIONS:
-            setattr(state, section, dict(doc.get(section, {})))
-        state.events = list(doc.get("events", []))
-        state.event_seq = int(doc.get("eventSeq", 0))
-        return state
+    principals: dict[str, Json] = {}
+    operations: dict[str, Json] = {}
+    events: list[Json] = []  # the last MAX_EVENTS (EventHub trims as it appends)
+    event_seq: int = Field(default=0, alias="eventSeq")
 
 
 class StateStore:
@@ -82,7 +56,7 @@ class StateStore:
         """Read the state file; False when there is none yet (a fresh cloud)."""
         if self.path is None or not self.path.exists():
             return False
-        self.state = State.from_json(json.loads(self.path.read_text()))
+        self.state = State.model_validate_json(self.path.read_bytes())
         return True
 
     def save(self) -> None:
@@ -94,7 +68,7 @@ class StateStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.state.to_json(), separators=(",", ":")))
+        tmp.write_text(self.state.model_dump_json())
         os.replace(tmp, self.path)
 
     def save_soon(self, delay: float = 0.05) -> None:

@@ -1,12 +1,9 @@
-"""Shared test helpers: waiting on conditions with deadlines, the control API, state snapshots."""
+"""Shared test helpers: request bodies, the control API, state snapshots, resource ids."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
 import ssl
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -25,26 +22,9 @@ def agent_pool(count: int = 1, vm_size: str | None = GPU_SIZE, **fields: Any) ->
     return models.AgentPool(**{k: v for k, v in values.items() if v is not None})
 
 
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], *, timeout: float = 10.0, what: str = "condition"
-) -> None:
-    """Re-check `condition` until it holds; fail at the deadline. The short pause only yields the loop."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if loop.time() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 def snapshot(emulator: AzureEmulator) -> str:
     """The persisted state as text, to prove a refused request changed nothing."""
-    return json.dumps(emulator.store.state.to_json(), sort_keys=True)
+    return json.dumps(emulator.store.state.model_dump(mode="json"), sort_keys=True)
 
 
 async def control(base_url: str, ca_file: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:

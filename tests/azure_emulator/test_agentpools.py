@@ -13,7 +13,8 @@ from azure.mgmt.containerservice import models
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
 from localcloud.azure import AzureEmulator
-from tests.azure_emulator.helpers import CLUSTER, GPU_SIZE, RG, agent_pool, snapshot, wait_until
+from tests.azure_emulator.helpers import CLUSTER, GPU_SIZE, RG, agent_pool, snapshot
+from tests.waiting import wait_for_async
 
 
 def gpu_pool(count: int = 1, **extra: Any) -> models.AgentPool:
@@ -193,4 +194,4 @@ async def test_wait_for_condition_helper_sees_transitions(
     async def succeeded() -> bool:
         return bool((await aks.agent_pools.get(RG, CLUSTER, "gpu")).provisioning_state == "Succeeded")
 
-    await wait_until(succeeded, timeout=5, what="the pool to reach Succeeded without the poller")
+    await wait_for_async(succeeded, "the pool to reach Succeeded without the poller", timeout=5)

@@ -8,7 +8,8 @@ import asyncio
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
 from localcloud.azure import AzureEmulator, PoolEvent
-from tests.azure_emulator.helpers import CLUSTER, GPU_SIZE, RG, agent_pool, control, wait_until
+from tests.azure_emulator.helpers import CLUSTER, GPU_SIZE, RG, agent_pool, control
+from tests.waiting import wait_for_async
 
 
 async def test_listener_sees_succeeded_with_count_then_zero_then_deleted(
@@ -30,7 +31,11 @@ async def test_listener_sees_succeeded_with_count_then_zero_then_deleted(
     created.count = 0
     await (await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", created)).result()
     await (await aks.agent_pools.begin_delete(RG, CLUSTER, "gpu")).result()
-    await wait_until(lambda: len(events) == 6, what="six pool events")
+
+    async def six_events() -> bool:
+        return len(events) == 6
+
+    await wait_for_async(six_events, "six pool events")
     unsubscribe()
 
     assert [(e.kind, e.pool.provisioning_state, e.pool.node_count) for e in events] == [

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
-from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.containerservice import models
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
 from localcloud.azure import ARM_SCOPE, AzureEmulator, PoolEvent
 from localcloud.azure.faults import FaultInjector, FaultPlan, FaultRule
-from tests.azure_emulator.helpers import CLUSTER, RG, agent_pool, control, wait_until
+from tests.azure_emulator.helpers import CLUSTER, RG, agent_pool, control
+from tests.waiting import wait_for_async
 
 
 def _pool(count: int = 1) -> models.AgentPool:
@@ -112,7 +112,7 @@ async def test_response_lost_after_the_put_took_effect(
     async def succeeded() -> bool:
         return bool((await aks.agent_pools.get(RG, CLUSTER, "gpu")).provisioning_state == "Succeeded")
 
-    await wait_until(succeeded, timeout=10, what="the pool the lost PUT created")
+    await wait_for_async(succeeded, "the pool the lost PUT created", timeout=10)
 
 
 async def test_lro_fails_once_then_succeeds(emulator: AzureEmulator, aks: ContainerServiceClient) -> None:
@@ -165,10 +165,7 @@ async def test_added_latency(emulator: AzureEmulator, aks: ContainerServiceClien
 
 async def test_token_endpoint_5xx_is_retried(emulator: AzureEmulator) -> None:
     emulator.add_fault({"match": "token.post", "error_count": 1, "error_status": 503})
-    cfg = emulator.config
-    async with ClientSecretCredential(
-        cfg.tenant_id, cfg.operator_client_id, cfg.operator_client_secret, **emulator.credential_kwargs()
-    ) as cred:
+    async with emulator.operator_credential() as cred:
         assert (await cred.get_token(ARM_SCOPE)).token
     assert _statuses(emulator, "token.post") == [503, 200]
 

@@ -8,10 +8,8 @@ import json
 import os
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from azure.mgmt.msi.models import Identity
@@ -23,7 +21,9 @@ from localcloud.azure import (
     OperationDurations,
     PoolEvent,
 )
-from tests.azure_emulator.helpers import CLUSTER, RG, agent_pool, control, wait_until
+from localcloud.processes import pid_alive
+from tests.azure_emulator.helpers import CLUSTER, RG, agent_pool, control
+from tests.waiting import wait_for_async
 
 
 async def test_in_process_restart_mid_operation(
@@ -36,7 +36,7 @@ async def test_in_process_restart_mid_operation(
     poller = await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", agent_pool(2))
     await emulator.stop()
 
-    restarted = AzureEmulator(replace(emulator.config, port=emulator.port))
+    restarted = AzureEmulator(emulator.config.model_copy(update={"port": emulator.port}))
     events: list[PoolEvent] = []
     await restarted.start()
     try:
@@ -46,9 +46,11 @@ async def test_in_process_restart_mid_operation(
         again = await msi.user_assigned_identities.get(RG, "kaito-worker")
         assert (again.client_id, again.principal_id) == (identity.client_id, identity.principal_id)
         assert restarted.requests(op="token.post") == [], "the token issued before the restart still works"
-        await wait_until(
-            lambda: [e.kind for e in events] == ["succeeded"], what="the resumed operation's event"
-        )
+
+        async def resumed() -> bool:
+            return [e.kind for e in events] == ["succeeded"]
+
+        await wait_for_async(resumed, "the resumed operation's event")
         assert [e.seq for e in restarted.cloud.events.since(0)] == [1, 2], "event numbering continues"
     finally:
         await restarted.stop()
@@ -64,25 +66,16 @@ async def test_operation_due_while_down_completes_on_start(
     saved = json.loads(Path(str(emulator.config.state_file)).read_text())
     assert [op["status"] for op in saved["operations"].values()] == ["InProgress"]
 
-    restarted = AzureEmulator(replace(emulator.config, port=0))
+    restarted = AzureEmulator(emulator.config.model_copy(update={"port": 0}))
     await restarted.start()
     try:
-        await wait_until(
-            lambda: (
-                [p.provisioning_state for p in restarted.agent_pools() if p.name == "gpu"] == ["Succeeded"]
-            ),
-            what="the overdue operation to complete after start",
-        )
+
+        async def completed() -> bool:
+            return [p.provisioning_state for p in restarted.agent_pools() if p.name == "gpu"] == ["Succeeded"]
+
+        await wait_for_async(completed, "the overdue operation to complete after start")
     finally:
         await restarted.stop()
-
-
-async def _pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def test_killed_process_restarts_from_its_state_file(tmp_path: Path) -> None:
@@ -95,12 +88,7 @@ async def test_killed_process_restarts_from_its_state_file(tmp_path: Path) -> No
     await proc.start()
     try:
         killed_pid = proc.pid
-        cred = ClientSecretCredential(
-            config.tenant_id,
-            config.operator_client_id,
-            config.operator_client_secret,
-            **proc.credential_kwargs(),
-        )
+        cred = proc.operator_credential()
         async with (
             cred,
             ContainerServiceClient(cred, config.subscription_id, **proc.client_kwargs()) as aks,
@@ -111,7 +99,7 @@ async def test_killed_process_restarts_from_its_state_file(tmp_path: Path) -> No
             )
             poller = await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", agent_pool(1))
             assert await proc.kill() == -signal.SIGKILL
-            await wait_until(lambda: _pid_gone(killed_pid), what="the killed emulator to be gone")
+            assert not pid_alive(killed_pid), "kill() returns once the process is reaped"
             await proc.start()
             assert proc.pid != killed_pid
             pool = await poller.result()
@@ -120,7 +108,7 @@ async def test_killed_process_restarts_from_its_state_file(tmp_path: Path) -> No
             assert again.client_id == identity.client_id
     finally:
         assert await proc.stop() == 0
-    await wait_until(lambda: _pid_gone(proc.pid), what="the emulator process to exit")
+    assert not pid_alive(proc.pid), "stop() returns once the process has exited"
 
 
 async def test_cli_entry_prints_url_and_ca(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from azure.mgmt.msi.models import Identity
 
 from localcloud.azure import AzureEmulator
-from tests.azure_emulator.helpers import RG, cluster_scope, snapshot, wait_until
+from tests.azure_emulator.helpers import RG, cluster_scope, snapshot
+from tests.waiting import wait_for_async
 
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 
@@ -37,11 +38,18 @@ async def _principal(msi: ManagedServiceIdentityClient, name: str = "kaito-worke
     return str(identity.principal_id)
 
 
+async def _assignment_of_a_new_principal(
+    emulator: AzureEmulator, msi: ManagedServiceIdentityClient
+) -> tuple[str, str, str]:
+    """(scope, role definition id, principal id) of a Contributor assignment for a new identity."""
+    scope, role = _ids(emulator)
+    return scope, role, await _principal(msi)
+
+
 async def test_create_is_idempotent_and_duplicates_conflict(
     emulator: AzureEmulator, msi: ManagedServiceIdentityClient, authz: AuthorizationManagementClient
 ) -> None:
-    scope, role = _ids(emulator)
-    principal = await _principal(msi)
+    scope, role, principal = await _assignment_of_a_new_principal(emulator, msi)
     name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope}|{role}|{principal}"))
     params = RoleAssignmentCreateParameters(
         role_definition_id=role, principal_id=principal, principal_type="ServicePrincipal"
@@ -80,8 +88,7 @@ async def test_principal_not_found_while_replicating(
     emulator: AzureEmulator, msi: ManagedServiceIdentityClient, authz: AuthorizationManagementClient
 ) -> None:
     emulator.config.principal_replication_seconds = 1.0
-    scope, role = _ids(emulator)
-    principal = await _principal(msi)
+    scope, role, principal = await _assignment_of_a_new_principal(emulator, msi)
     without_type = _without_principal_type(role, principal)
     before = snapshot(emulator)
     with pytest.raises(HttpResponseError) as err:
@@ -98,15 +105,14 @@ async def test_principal_not_found_while_replicating(
             return False
         return True
 
-    await wait_until(assigned, timeout=5, what="the principal to replicate")
+    await wait_for_async(assigned, "the principal to replicate", timeout=5)
 
 
 async def test_principal_type_rules(
     emulator: AzureEmulator, msi: ManagedServiceIdentityClient, authz: AuthorizationManagementClient
 ) -> None:
     emulator.config.principal_replication_seconds = 60.0
-    scope, role = _ids(emulator)
-    principal = await _principal(msi)
+    scope, role, principal = await _assignment_of_a_new_principal(emulator, msi)
     # with principalType ARM skips the directory lookup, so a replicating principal is fine...
     ok = RoleAssignmentCreateParameters(
         role_definition_id=role, principal_id=principal, principal_type="ServicePrincipal"
@@ -136,8 +142,7 @@ async def test_principal_type_rules(
 async def test_assignment_refusals(
     emulator: AzureEmulator, msi: ManagedServiceIdentityClient, authz: AuthorizationManagementClient
 ) -> None:
-    scope, role = _ids(emulator)
-    principal = await _principal(msi)
+    scope, role, principal = await _assignment_of_a_new_principal(emulator, msi)
     params = RoleAssignmentCreateParameters(
         role_definition_id=role, principal_id=principal, principal_type="ServicePrincipal"
     )

@@ -3,6 +3,8 @@ limiter and configuration round trips."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from localcloud.azure import EmulatorConfig
@@ -142,10 +144,15 @@ def test_rate_limiter_bucket() -> None:
     assert (allowed, remaining) == (False, 0) and wait >= 1
 
 
-def test_config_json_round_trip(tmp_path: object) -> None:
-    cfg = EmulatorConfig.realistic(oidc_issuer_url="https://issuer.example/")
-    again = EmulatorConfig.from_json(cfg.to_json())
+def test_config_json_round_trip(tmp_path: Path) -> None:
+    """The launcher hands the child process its config as JSON: paths and nested settings survive."""
+    cfg = EmulatorConfig.realistic(
+        oidc_issuer_url="https://issuer.example/",
+        state_file=tmp_path / "state.json",
+        issuer_ca_files=[tmp_path],
+    )
+    again = EmulatorConfig.model_validate_json(cfg.model_dump_json())
     assert again == cfg
     assert again.durations.pool_create >= 60 and again.principal_replication_seconds > 0
-    with pytest.raises(ValueError):
-        EmulatorConfig.from_json({"no_such_setting": 1})
+    with pytest.raises(ValueError, match="no_such_setting"):
+        EmulatorConfig.model_validate({"no_such_setting": 1})

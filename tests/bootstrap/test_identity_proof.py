@@ -36,7 +36,7 @@ from temporalio.exceptions import ApplicationError
 
 from connections.temporal import TemporalSettings, connect
 from localcloud.projected_token import ProjectedServiceAccountToken
-from localcloud.stack import STACK_FILE, LocalCloud, LocalCloudOptions
+from localcloud.stack import LocalCloud, LocalCloudOptions
 from tests.bootstrap.parts import wait_until
 from tests.conftest import ROOT, load_example
 from workflows.identity_contracts import CONTRIBUTOR_ROLE_ID
@@ -53,7 +53,7 @@ async def cloud(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
     state = tmp_path_factory.mktemp("localcloud")
     async with LocalCloud(LocalCloudOptions(state_dir=state)) as running:
         # What `kaitoctl dev up` leaves for the CLI: where everything is, and how it was bootstrapped.
-        (state / STACK_FILE).write_text(json.dumps(running.endpoints()))
+        running.endpoints().write(state)
         yield running
 
 

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from localcloud.controlplane import ControlPlane, find_bin_dir
-from tests.controlplane.waiting import wait_for
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from tests.controlplane.waiting import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 

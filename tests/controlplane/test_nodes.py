@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client import ApiException
 
 from tests.controlplane.nodes import aks_gpu_node, is_ready
-from tests.controlplane.waiting import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -39,6 +40,7 @@ def test_aks_gpu_node_becomes_ready(core: Any, api_client: Any) -> None:
             lambda: leases.read_namespaced_lease("aks-gpunc12-10000000-vmss000000", "kube-node-lease"),
             timeout=30,
             what="node lease",
+            tolerate=(ApiException,),  # 404 until kwok creates it
         )
         assert lease.spec.lease_duration_seconds == 40
         assert lease.spec.renew_time is not None

@@ -7,42 +7,30 @@ from __future__ import annotations
 import copy
 import ipaddress
 import uuid
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client import ApiException
 
 from activities import workspace_objects as manifests
 from localcloud.controlplane import ControlPlane
+from tests.conftest import load_example
 from tests.controlplane.nodes import aks_gpu_node, is_ready
-from tests.controlplane.waiting import wait_for
+from tests.waiting import wait_for
 from workflows.workspace_contracts import ProvisioningPlan
+from workflows.workspace_plan import build_plan
+from workflows.workspace_validation import parse_workspace
 
 pytestmark = pytest.mark.controlplane
 
 
 def _plan(name: str, namespace: str) -> ProvisioningPlan:
-    return ProvisioningPlan(
-        namespace=namespace,
-        name=name,
-        api_version="kaito.sh/v1beta1",
-        model="falcon-7b",
-        hf_repo="tiiuae/falcon-7b",
-        hf_revision="main",
-        served_model_name="falcon-7b",
-        image="mcr.microsoft.com/aks/kaito/kaito-base:0.0.8",
-        runtime="vllm",
-        instance_type="Standard_NC12s_v3",
-        gpus_per_node=2,
-        node_count=1,
-        agent_pool="gpunc12",
-        os_disk_gb=100,
-        match_labels={"apps": "falcon-7b"},
-        node_ready_timeout=timedelta(minutes=30),
-        inference_ready_timeout=timedelta(minutes=30),
-    )
+    """falcon-7b on one Standard_NC12s_v3 (2 GPUs), planned as the validate activity plans it."""
+    manifest = load_example("workspace-falcon-7b.yaml")
+    manifest["metadata"] = {"name": name, "namespace": namespace}
+    return build_plan(parse_workspace(manifest))
 
 
 def _node_for(plan: ProvisioningPlan, name: str) -> dict[str, Any]:
@@ -55,11 +43,24 @@ def _pod_scheduled(pod: Any) -> Any:
     return next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
 
 
-def _unschedulable(core: Any, name: str, namespace: str) -> Any:
-    """The pod once the scheduler has decided it fits nowhere (PodScheduled=False, Unschedulable)."""
-    pod = core.read_namespaced_pod(name, namespace)
+def _unschedulable(pod: Any) -> bool:
+    """The scheduler has decided the pod fits nowhere (PodScheduled=False, Unschedulable)."""
     cond = _pod_scheduled(pod)
-    return pod if cond and cond.status == "False" and cond.reason == "Unschedulable" else None
+    return bool(cond and cond.status == "False" and cond.reason == "Unschedulable")
+
+
+def _running(pod: Any) -> bool:
+    return bool(pod.status.phase == "Running")
+
+
+def _pod_once(core: Any, name: str, namespace: str, state: Callable[[Any], bool], what: str) -> Any:
+    """The pod once `state(pod)` holds (reading it answers 404 until its controller creates it)."""
+
+    def seen() -> Any:
+        pod = core.read_namespaced_pod(name, namespace)
+        return pod if state(pod) else None
+
+    return wait_for(seen, f"{name} {what}", timeout=60, tolerate=(ApiException,))
 
 
 @pytest.fixture
@@ -92,11 +93,7 @@ def test_workload_runs_only_on_its_workspace_node(
     apps.create_namespaced_stateful_set(namespace, manifests.workload(mine))
     core.create_namespaced_service(namespace, manifests.service(mine))
 
-    pod = wait_for(
-        lambda: (p := core.read_namespaced_pod("falcon-0", namespace)).status.phase == "Running" and p,
-        timeout=60,
-        what="falcon-0 Running",
-    )
+    pod = _pod_once(core, "falcon-0", namespace, _running, "Running")
     assert pod.spec.node_name == my_node
     assert pod.status.pod_ip
     assert ipaddress.ip_address(pod.status.pod_ip) in ipaddress.ip_network(control_plane.pod_cidr)
@@ -119,19 +116,13 @@ def test_workload_runs_only_on_its_workspace_node(
     # A second replica has no free node of its own workspace (one pod per node): it must stay
     # Pending rather than take the other workspace's idle, otherwise identical GPU node.
     apps.patch_namespaced_stateful_set_scale("falcon", namespace, {"spec": {"replicas": 2}})
-    pending = wait_for(
-        lambda: _unschedulable(core, "falcon-1", namespace), timeout=60, what="falcon-1 Unschedulable"
-    )
+    pending = _pod_once(core, "falcon-1", namespace, _unschedulable, "Unschedulable")
     assert pending.spec.node_name is None
     assert "didn't match Pod's node affinity/selector" in _pod_scheduled(pending).message
 
     # The other workspace's workload does land on that node.
     apps.create_namespaced_stateful_set(namespace, manifests.workload(other))
-    theirs = wait_for(
-        lambda: (p := core.read_namespaced_pod("falcon-other-0", namespace)).status.phase == "Running" and p,
-        timeout=60,
-        what="falcon-other-0 Running",
-    )
+    theirs = _pod_once(core, "falcon-other-0", namespace, _running, "Running")
     assert theirs.spec.node_name == other_node
     assert core.read_namespaced_pod("falcon-1", namespace).spec.node_name is None
 
@@ -145,7 +136,7 @@ def test_without_gpu_toleration_the_pod_is_unschedulable(
     pod_body = {"metadata": {**template["metadata"], "name": "no-toleration"}, "spec": template["spec"]}
     core.create_namespaced_pod(namespace, pod_body)
 
-    pod = wait_for(lambda: _unschedulable(core, "no-toleration", namespace), timeout=60, what="Unschedulable")
+    pod = _pod_once(core, "no-toleration", namespace, _unschedulable, "Unschedulable")
     assert pod.spec.node_name is None
     assert pod.status.phase == "Pending"
     assert "untolerated taint" in _pod_scheduled(pod).message

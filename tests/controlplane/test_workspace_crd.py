@@ -14,7 +14,7 @@ from kubernetes import client
 from kubernetes.client import ApiException
 
 from localcloud.controlplane import REPO_ROOT, ControlPlane
-from tests.controlplane.waiting import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 

@@ -10,31 +10,35 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.conftest import ROOT
+from localcloud.processes import log_tail, pid_alive, stop_process
+from localcloud.stack_file import StackInfo
+from tests.conftest import ROOT, load_example
+from tests.waiting import wait_for
 
 START_TIMEOUT = 240.0
+STEP_TIMEOUT = 120.0  # seconds one step of a workspace (provisioning, a delete) may take here
 
 
 @dataclass
 class Stack:
-    endpoints: dict[str, Any]
+    info: StackInfo
     state_dir: Path
 
     @property
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "KUBECONFIG": str(self.endpoints["kubeconfig"]),
-            "KAITO_TEMPORAL_ADDRESS": str(self.endpoints["temporal"]),
+            "KUBECONFIG": self.info.kubeconfig,
+            "KAITO_TEMPORAL_ADDRESS": self.info.temporal,
             "KAITO_STATE_DIR": str(self.state_dir),
         }
 
@@ -51,14 +55,18 @@ class Stack:
     def kubectl(
         self, *args: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return self.run(str(self.endpoints["kubectl"]), *args, check=check, stdin=stdin)
+        return self.run(self.info.kubectl, *args, check=check, stdin=stdin)
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """`kubectl apply` of a manifest, as a user applies an edited example."""
+        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
 
     def kaitoctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "-m", "kaitoctl", *args, check=check)
 
     def temporal(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         temporal = str(Path(sys.executable).parent / "temporal")
-        return self.run(temporal, *args, "--address", str(self.endpoints["temporal"]), check=check)
+        return self.run(temporal, *args, "--address", self.info.temporal, check=check)
 
     def workspace(self, name: str) -> dict[str, Any] | None:
         done = self.kubectl("get", "workspace", name, "-o", "json", check=False)
@@ -66,8 +74,8 @@ class Stack:
 
     def azure(self, path: str, patch: dict[str, Any] | None = None) -> Any:
         """GET (or PATCH with a JSON body) one of the emulator's /_emulator control endpoints."""
-        context = ssl.create_default_context(cafile=str(self.endpoints["azureCA"]))
-        url = f"{self.endpoints['azure']}{path}"
+        context = ssl.create_default_context(cafile=self.info.azure_ca)
+        url = f"{self.info.azure}{path}"
         request = urllib.request.Request(url)
         if patch is not None:
             headers = {"Content-Type": "application/json"}
@@ -93,19 +101,11 @@ class Stack:
         return list(answer["requests"] if isinstance(answer, dict) else answer)
 
 
-def wait_for(
-    check: Callable[[], Any], what: str, timeout: float = 120.0, explain: Callable[[], str] | None = None
-) -> Any:
-    """Poll `check` until it returns something truthy; at the deadline fail naming `what` and `explain()`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            context = f"\n{explain()}" if explain else ""
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{context}")
-        time.sleep(0.5)
+def example(file: str, **metadata: Any) -> dict[str, Any]:
+    """One of examples/ with its metadata replaced (a name of the test's own, say)."""
+    manifest = load_example(file)
+    manifest["metadata"] = metadata
+    return manifest
 
 
 def condition(workspace: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
@@ -115,41 +115,34 @@ def condition(workspace: dict[str, Any] | None, type_: str) -> dict[str, Any] | 
     return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = tmp_path_factory.mktemp("localcloud")
-    log = (state / "stack.log").open("wb")
+    log_path = state / "stack.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "localcloud.stack", "--state-dir", str(state), "--ui-port", "0",
          "--temporal-port", "0", "--exit-with-parent"],
         cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    endpoints: dict[str, Any] = {}
+
+    def started() -> StackInfo | None:
+        if process.poll() is not None:
+            raise AssertionError(f"the local cloud exited ({process.returncode}):\n{log_tail(log_path, 60)}")
+        return StackInfo.read(state)
+
+    info: StackInfo | None = None
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (state / "stack.json").exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the local cloud did not start:\n{(state / 'stack.log').read_text()[-4000:]}")
-            time.sleep(0.2)
-        endpoints = json.loads((state / "stack.json").read_text())
-        yield Stack(endpoints=endpoints, state_dir=state)
+        info = wait_for(
+            started, "the local cloud to write stack.json", timeout=START_TIMEOUT,
+            explain=lambda: log_tail(log_path, 60),
+        )  # fmt: skip
+        yield Stack(info=info, state_dir=state)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace=90)
         log.close()
-        leftovers = {name: pid for name, pid in endpoints.get("pids", {}).items() if pid and _alive(pid)}
+        pids = info.pids if info else {}
+        leftovers = {name: pid for name, pid in pids.items() if pid_alive(pid)}
         for pid in leftovers.values():
             os.kill(pid, signal.SIGKILL)
         assert not leftovers, f"processes outlived the local cloud: {leftovers}"

@@ -1,16 +1,13 @@
 """Delete a workspace while its GPU pool is still being created: the workflow abandons the wait,
 the pool create settles and is deleted, and nothing of the workspace is left anywhere."""
 
-import copy
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import load_example
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, example
 from tests.e2e.test_seed_walkthrough import gone
+from tests.waiting import wait_for
 from workflows.naming import agent_pool_name
 
 pytestmark = pytest.mark.controlplane
@@ -24,17 +21,14 @@ def slow_pool_creates(stack: Stack) -> Iterator[object]:
     stack.azure("/_emulator/settings", patch={"durations": before})
 
 
-def test_delete_while_the_pool_is_being_created(
-    stack: Stack, tmp_path: Path, slow_pool_creates: object
-) -> None:
-    manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
-    manifest["metadata"] = {"name": "early-exit", "namespace": "default"}
-    path = tmp_path / "early-exit.yaml"
-    path.write_text(yaml.safe_dump(manifest))
-    stack.kubectl("apply", "-f", str(path))
-    wait_for(lambda: stack.phase("early-exit") == "CreatingNodePool", "the pool create to be under way")
+def test_delete_while_the_pool_is_being_created(stack: Stack, slow_pool_creates: object) -> None:
+    stack.apply(example("workspace-phi-3-mini.yaml", name="early-exit", namespace="default"))
+    wait_for(
+        lambda: stack.phase("early-exit") == "CreatingNodePool", "the pool create to be under way",
+        timeout=STEP_TIMEOUT,
+    )  # fmt: skip
     stack.kubectl("delete", "workspace", "early-exit", "--timeout=120s")
-    wait_for(lambda: gone(stack, "early-exit"), "everything of early-exit to be gone", timeout=120)
+    wait_for(lambda: gone(stack, "early-exit"), "everything of early-exit to be gone", timeout=STEP_TIMEOUT)
     described = stack.temporal(
         "workflow", "describe", "--workflow-id", "workspace/default/early-exit", "-o", "json"
     )

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from localcloud.processes import pid_alive
+from localcloud.stack_file import StackInfo
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.controlplane
@@ -28,26 +30,20 @@ def kaitoctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_up_reuses_status_reports_and_down_stops_everything(tmp_path: Path) -> None:
     first = kaitoctl(tmp_path, "dev", "up", "--temporal-port", "0", "--ui-port", "0")
     try:
         assert first.returncode == 0, first.stderr
         assert "local cloud up in" in first.stdout and "Temporal UI" in first.stdout
-        stack = json.loads((tmp_path / "stack.json").read_text())
-        pids = {name: int(pid) for name, pid in stack["pids"].items()}
+        stack = StackInfo.read(tmp_path)
+        assert stack is not None, "up leaves stack.json behind"
+        pids = stack.pids
         assert {"temporal", "kube-apiserver", "etcd", "kwok", "azure", "worker", "controllers"} <= set(pids)
 
         second = kaitoctl(tmp_path, "dev", "up")
         assert second.returncode == 0 and "already running" in second.stdout
-        assert json.loads((tmp_path / "stack.json").read_text())["pid"] == stack["pid"]
+        reread = StackInfo.read(tmp_path)
+        assert reread is not None and reread.pid == stack.pid
 
         status = kaitoctl(tmp_path, "dev", "status")
         assert status.returncode == 0 and status.stdout.count("running") >= len(pids)
@@ -59,8 +55,8 @@ def test_up_reuses_status_reports_and_down_stops_everything(tmp_path: Path) -> N
     finally:
         down = kaitoctl(tmp_path, "dev", "down")
     assert down.returncode == 0 and "local cloud stopped" in down.stdout
-    assert not [name for name, pid in pids.items() if alive(pid)]
-    assert not alive(int(stack["pid"]))
+    assert not [name for name, pid in pids.items() if pid_alive(pid)]
+    assert not pid_alive(stack.pid)
     after = kaitoctl(tmp_path, "dev", "status")
     assert after.returncode == 1 and "not running" in after.stdout
 

@@ -1,7 +1,6 @@
 """Restarts lose nothing: a Workspace applied while the controllers are down is picked up when they
 come back, and the workflow's reconcile finds the GPU nodes whose signals nobody sent."""
 
-import copy
 import os
 import signal
 import subprocess
@@ -9,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import ROOT, load_example
-from tests.e2e.conftest import Stack, wait_for
+from localcloud.processes import stop_process
+from tests.conftest import ROOT
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, example
 from tests.e2e.test_seed_walkthrough import gone, ready
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -21,12 +21,8 @@ pytestmark = pytest.mark.controlplane
 def test_workspace_applied_while_controllers_are_down_is_provisioned_when_they_return(
     stack: Stack, tmp_path: Path
 ) -> None:
-    os.kill(int(stack.endpoints["pids"]["controllers"]), signal.SIGKILL)
-    manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
-    manifest["metadata"] = {"name": "while-down", "namespace": "default"}
-    path = tmp_path / "while-down.yaml"
-    path.write_text(yaml.safe_dump(manifest))
-    stack.kubectl("apply", "-f", str(path))
+    os.kill(stack.info.pids["controllers"], signal.SIGKILL)
+    stack.apply(example("workspace-phi-3-mini.yaml", name="while-down", namespace="default"))
     listed = stack.temporal("workflow", "list", "--query", 'WorkflowId="workspace/default/while-down"').stdout
     assert "while-down" not in listed, "nobody is watching the Workspace yet"
 
@@ -44,12 +40,9 @@ def test_workspace_applied_while_controllers_are_down_is_provisioned_when_they_r
             explain=lambda: stack.explain("while-down"),
         )  # fmt: skip
         stack.kubectl("delete", "workspace", "while-down", "--timeout=120s")
-        wait_for(lambda: gone(stack, "while-down"), "everything of while-down to be gone")
+        wait_for(
+            lambda: gone(stack, "while-down"), "everything of while-down to be gone", timeout=STEP_TIMEOUT
+        )
     finally:
-        controllers.terminate()
-        try:
-            controllers.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            controllers.kill()
-            controllers.wait()
+        stop_process(controllers, grace=30)
         log.close()

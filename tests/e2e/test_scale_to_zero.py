@@ -3,28 +3,24 @@ counters; the idle workspace's pool goes to 0 and its nodes and pods go, the opt
 chat command says how to resume; a resume annotation brings it back; delete while suspended leaves
 nothing."""
 
-import copy
 import json
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import load_example
-from tests.e2e.conftest import Stack, condition, wait_for
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition, example
 from tests.e2e.test_seed_walkthrough import gone, ready
+from tests.waiting import wait_for
 from workflows.naming import agent_pool_name
 
 pytestmark = pytest.mark.controlplane
 
 
-def apply_phi(stack: Stack, tmp_path: Path, name: str, annotations: dict[str, str] | None = None) -> None:
-    manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
-    manifest["metadata"] = {"name": name, "namespace": "default", "annotations": annotations or {}}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(manifest))
-    stack.kubectl("apply", "-f", str(path))
+def apply_phi(stack: Stack, name: str, annotations: dict[str, str] | None = None) -> None:
+    stack.apply(
+        example("workspace-phi-3-mini.yaml", name=name, namespace="default", annotations=annotations or {})
+    )
 
 
 def state(stack: Stack, name: str) -> str | None:
@@ -36,18 +32,18 @@ def pool(stack: Stack, name: str) -> dict[str, Any] | None:
     return next((p for p in stack.gpu_pools() if p["name"] == agent_pool_name("default", name)), None)
 
 
-def test_idle_workspace_is_suspended_by_the_schedule_and_resumed_by_annotation(
-    stack: Stack, tmp_path: Path
-) -> None:
-    apply_phi(stack, tmp_path, "sleepy")
-    apply_phi(stack, tmp_path, "awake", {"kaito.sh/scale-to-zero": "false"})
+def test_idle_workspace_is_suspended_by_the_schedule_and_resumed_by_annotation(stack: Stack) -> None:
+    apply_phi(stack, "sleepy")
+    apply_phi(stack, "awake", {"kaito.sh/scale-to-zero": "false"})
     for name in ("sleepy", "awake"):
-        wait_for(lambda name=name: ready(stack, name), f"{name} to be Ready", timeout=180)  # type: ignore[misc]
+        wait_for(partial(ready, stack, name), f"{name} to be Ready", timeout=180)
 
     created = stack.kaitoctl("schedule", "scale-to-zero", "--every", "2s", "--idle", "6s").stdout
     assert "schedule scale-to-zero created" in created
     try:
-        wait_for(lambda: state(stack, "sleepy") == "Suspended", "sleepy to be suspended", timeout=120)
+        wait_for(
+            lambda: state(stack, "sleepy") == "Suspended", "sleepy to be suspended", timeout=STEP_TIMEOUT
+        )
         sleepy = stack.workspace("sleepy")
         suspended = condition(sleepy, "Suspended")
         assert suspended and suspended["status"] == "True" and "no inference requests" in suspended["message"]
@@ -58,6 +54,7 @@ def test_idle_workspace_is_suspended_by_the_schedule_and_resumed_by_annotation(
                 not stack.kubectl("get", "pods,nodes", "-l", "kaito.sh/workspace=sleepy", "-o", "name").stdout
             ),
             "sleepy's pods and nodes to go",
+            timeout=STEP_TIMEOUT,
         )
         assert stack.kubectl("get", "service", "sleepy", "-o", "name").stdout.strip() == "service/sleepy"
         sts = json.loads(stack.kubectl("get", "statefulset", "sleepy", "-o", "json").stdout)
@@ -75,7 +72,7 @@ def test_idle_workspace_is_suspended_by_the_schedule_and_resumed_by_annotation(
         stack.temporal("schedule", "toggle", "--schedule-id", "scale-to-zero", "--pause", "--reason", "test")
         stack.kubectl("annotate", "workspace", "sleepy", "kaito.sh/resume=now")
         wait_for(
-            lambda: state(stack, "sleepy") == "Ready", "sleepy to be Ready again", timeout=120,
+            lambda: state(stack, "sleepy") == "Ready", "sleepy to be Ready again", timeout=STEP_TIMEOUT,
             explain=lambda: stack.explain("sleepy"),
         )  # fmt: skip
         assert pool(stack, "sleepy")["count"] == 1  # type: ignore[index]
@@ -91,7 +88,11 @@ def test_idle_workspace_is_suspended_by_the_schedule_and_resumed_by_annotation(
         stack.temporal("schedule", "delete", "--schedule-id", "scale-to-zero", check=False)
 
     stack.kaitoctl("workspace", "suspend", "sleepy")
-    wait_for(lambda: state(stack, "sleepy") == "Suspended", "sleepy to be suspended on request")
+    wait_for(
+        lambda: state(stack, "sleepy") == "Suspended",
+        "sleepy to be suspended on request",
+        timeout=STEP_TIMEOUT,
+    )
     for name in ("sleepy", "awake"):
         stack.kubectl("delete", "workspace", name, "--timeout=120s")
-        wait_for(lambda name=name: gone(stack, name), f"everything of {name} to be gone")  # type: ignore[misc]
+        wait_for(partial(gone, stack, name), f"everything of {name} to be gone", timeout=STEP_TIMEOUT)

@@ -4,7 +4,6 @@ Everything real: the Temporal dev server, the Go-built control plane, the Azure 
 the Azure SDK, the worker and the kopf controllers as separate processes.
 """
 
-import copy
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, load_example
-from tests.e2e.conftest import Stack, condition, wait_for
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition, example
+from tests.waiting import wait_for
 from workflows.naming import agent_pool_name
 
 pytestmark = pytest.mark.controlplane
@@ -96,7 +96,7 @@ def test_example_goes_from_kubectl_apply_to_an_answer_and_back_to_nothing(
     assert "stand-in" in answer and "Say hello." in answer
 
     stack.kubectl("delete", "workspace", name, "--timeout=120s")
-    wait_for(lambda: gone(stack, name), f"everything of {name} to be gone")
+    wait_for(lambda: gone(stack, name), f"everything of {name} to be gone", timeout=STEP_TIMEOUT)
     described = stack.temporal(
         "workflow", "describe", "--workflow-id", f"workspace/default/{name}", "-o", "json"
     )
@@ -107,9 +107,8 @@ def test_example_goes_from_kubectl_apply_to_an_answer_and_back_to_nothing(
 def test_invalid_workspace_gets_the_validate_message_and_nothing_is_created(
     stack: Stack, tmp_path: Path
 ) -> None:
-    manifest = copy.deepcopy(load_example("workspace-falcon-40b.yaml"))
-    manifest["metadata"]["name"] = "too-small"  # type: ignore[index]
-    manifest["resource"]["instanceType"] = "Standard_NC6s_v3"  # type: ignore[index]
+    manifest = example("workspace-falcon-40b.yaml", name="too-small")
+    manifest["resource"]["instanceType"] = "Standard_NC6s_v3"
     path = tmp_path / "too-small.yaml"
     path.write_text(yaml.safe_dump(manifest))
     puts_before = len(stack.requests("agentPools.put"))
@@ -118,6 +117,7 @@ def test_invalid_workspace_gets_the_validate_message_and_nothing_is_created(
     refused = wait_for(
         lambda: condition(stack.workspace("too-small"), "WorkspaceSucceeded"),
         "a WorkspaceSucceeded condition",
+        timeout=STEP_TIMEOUT,
     )
     validate = stack.kaitoctl("workspace", "validate", "-f", str(path), check=False)
     assert validate.returncode == 2
@@ -130,27 +130,23 @@ def test_invalid_workspace_gets_the_validate_message_and_nothing_is_created(
     stack.kubectl("delete", "workspace", "too-small", "--timeout=60s")
 
 
-def test_changing_an_immutable_field_is_refused_and_serving_goes_on(stack: Stack, tmp_path: Path) -> None:
-    manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
-    manifest["metadata"]["name"] = "immutable"  # type: ignore[index]
-    path = tmp_path / "immutable.yaml"
-    path.write_text(yaml.safe_dump(manifest))
-    stack.kubectl("apply", "-f", str(path))
+def test_changing_an_immutable_field_is_refused_and_serving_goes_on(stack: Stack) -> None:
+    manifest = example("workspace-phi-3-mini.yaml", name="immutable")
+    stack.apply(manifest)
     wait_for(
         lambda: ready(stack, "immutable"), "immutable to be Ready", timeout=180,
         explain=lambda: stack.explain("immutable"),
     )  # fmt: skip
     before = json.loads(stack.kubectl("get", "statefulset", "immutable", "-o", "json").stdout)
 
-    manifest["resource"]["instanceType"] = "Standard_NC24ads_A100_v4"  # type: ignore[index]
-    path.write_text(yaml.safe_dump(manifest))
-    stack.kubectl("apply", "-f", str(path))
+    manifest["resource"]["instanceType"] = "Standard_NC24ads_A100_v4"
+    stack.apply(manifest)
 
     def refused() -> dict[str, Any] | None:
         found = condition(stack.workspace("immutable"), "WorkspaceSucceeded")
         return found if found and found["reason"] == "SpecUpdateRejected" else None
 
-    message = wait_for(refused, "the update to be refused")["message"]
+    message = wait_for(refused, "the update to be refused", timeout=STEP_TIMEOUT)["message"]
     assert "resource.instanceType: immutable" in message
     after = json.loads(stack.kubectl("get", "statefulset", "immutable", "-o", "json").stdout)
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
@@ -159,14 +155,13 @@ def test_changing_an_immutable_field_is_refused_and_serving_goes_on(stack: Stack
     assert pool["vm_size"] == "Standard_NV36ads_A10_v5"
     assert "stand-in" in stack.kaitoctl("workspace", "chat", "immutable", "still there?").stdout
     stack.kubectl("delete", "workspace", "immutable", "--timeout=120s")
-    wait_for(lambda: gone(stack, "immutable"), "everything of immutable to be gone")
+    wait_for(lambda: gone(stack, "immutable"), "everything of immutable to be gone", timeout=STEP_TIMEOUT)
 
 
 def test_temporal_cli_door_creates_the_workspace_object_and_kaitoctl_deletes_it(
     stack: Stack, tmp_path: Path
 ) -> None:
-    manifest = copy.deepcopy(load_example("workspace-phi-3-mini.yaml"))
-    manifest["metadata"]["name"] = "via-temporal"  # type: ignore[index]
+    manifest = example("workspace-phi-3-mini.yaml", name="via-temporal")
     input_file = tmp_path / "workspace.json"
     input_file.write_text(json.dumps(manifest))
     stack.temporal(
@@ -179,24 +174,22 @@ def test_temporal_cli_door_creates_the_workspace_object_and_kaitoctl_deletes_it(
     assert listed.count("workspace/default/via-temporal") == 1, "the controller found the running workflow"
 
     stack.kaitoctl("workspace", "delete", "via-temporal")
-    wait_for(lambda: gone(stack, "via-temporal"), "everything of via-temporal to be gone")
+    wait_for(
+        lambda: gone(stack, "via-temporal"), "everything of via-temporal to be gone", timeout=STEP_TIMEOUT
+    )
 
 
 def test_temporal_ui_filters_by_workspace_and_shows_its_phase(stack: Stack, tmp_path: Path) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is not installed; scripts/install.sh installs Debian's chromium")
-    manifest = copy.deepcopy(load_example("workspace-falcon-7b.yaml"))
-    manifest["metadata"]["name"] = "in-the-ui"  # type: ignore[index]
-    path = tmp_path / "ui.yaml"
-    path.write_text(yaml.safe_dump(manifest))
-    stack.kubectl("apply", "-f", str(path))
+    stack.apply(example("workspace-falcon-7b.yaml", name="in-the-ui"))
     wait_for(lambda: ready(stack, "in-the-ui"), "in-the-ui to be Ready", timeout=180)
 
     query = 'KaitoWorkspace="in-the-ui" AND KaitoPhase="Ready"'
     from urllib.parse import quote
 
-    url = f"{stack.endpoints['temporalUI']}/namespaces/default/workflows?query={quote(query)}"
+    url = f"{stack.info.temporal_ui}/namespaces/default/workflows?query={quote(query)}"
     artifacts = ROOT / "tests" / "artifacts"
     artifacts.mkdir(exist_ok=True)
     screenshot = artifacts / "temporal-ui-workspace.png"
