@@ -37,8 +37,8 @@ from temporalio.exceptions import ApplicationError
 from connections.temporal import TemporalSettings, connect
 from localcloud.projected_token import ProjectedServiceAccountToken
 from localcloud.stack import STACK_FILE, LocalCloud, LocalCloudOptions
-from tests.bootstrap.parts import wait_until
 from tests.conftest import ROOT, load_example
+from tests.waiting import wait_for_async
 from workflows.identity_contracts import CONTRIBUTOR_ROLE_ID
 from workflows.workspace_contracts import STATUS_QUERY, WorkspaceStatus
 from workflows.workspace_spec import workflow_id_for
@@ -97,7 +97,7 @@ async def delete_workspace(cloud: LocalCloud, name: str) -> None:
         pools = await asyncio.to_thread(cloud_pools, cloud)
         return await workspace(cloud, name) is None and not pools
 
-    await wait_until(gone, f"workspace {name} and its GPU pool to be gone", timeout=120)
+    await wait_for_async(gone, f"workspace {name} and its GPU pool to be gone", timeout=120)
 
 
 def cloud_pools(cloud: LocalCloud) -> list[str]:
@@ -133,25 +133,18 @@ class Operator:
             **self.cloud.azure.credential_kwargs(),
         )
 
-    async def msi(self, work: Any) -> Any:
+    async def _with(self, client_type: Any, work: Any) -> Any:
+        """`work(client)` with a fresh SDK client of `client_type` under the operator's credential."""
         assert self.cloud.azure is not None
-        async with (
-            self._credential() as cred,
-            ManagedServiceIdentityClient(
-                cred, self.config.subscription_id, **self.cloud.azure.client_kwargs()
-            ) as c,
-        ):
+        kwargs = self.cloud.azure.client_kwargs()
+        async with self._credential() as cred, client_type(cred, self.config.subscription_id, **kwargs) as c:
             return await work(c)
 
+    async def msi(self, work: Any) -> Any:
+        return await self._with(ManagedServiceIdentityClient, work)
+
     async def authz(self, work: Any) -> Any:
-        assert self.cloud.azure is not None
-        async with (
-            self._credential() as cred,
-            AuthorizationManagementClient(
-                cred, self.config.subscription_id, **self.cloud.azure.client_kwargs()
-            ) as c,
-        ):
-            return await work(c)
+        return await self._with(AuthorizationManagementClient, work)
 
 
 async def kaitoctl_bootstrap(cloud: LocalCloud) -> dict[str, Any]:
@@ -180,7 +173,7 @@ async def fails_with(temporal: Client, name: str) -> tuple[ApplicationError, Wor
         return described.status != WorkflowExecutionStatus.RUNNING
 
     began = time.monotonic()
-    await wait_until(closed, f"workflow of {name} to end", timeout=150)
+    await wait_for_async(closed, f"workflow of {name} to end", timeout=150)
     took = time.monotonic() - began
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
@@ -196,7 +189,7 @@ def condition(status: WorkspaceStatus, type_: str) -> Any:
 
 async def provisions_again(cloud: LocalCloud, name: str) -> None:
     await apply_workspace(cloud, name)
-    await wait_until(lambda: succeeded(cloud, name), f"{name} to be Ready after the repair", timeout=180)
+    await wait_for_async(lambda: succeeded(cloud, name), f"{name} to be Ready after the repair", timeout=180)
     await delete_workspace(cloud, name)
 
 
@@ -229,7 +222,7 @@ async def test_a_workspace_is_provisioned_through_a_verified_token_exchange(
 ) -> None:
     assert cloud.bootstrap_result is not None
     await apply_workspace(cloud, "wi-proof")
-    await wait_until(lambda: succeeded(cloud, "wi-proof"), "wi-proof to be Ready", timeout=180)
+    await wait_for_async(lambda: succeeded(cloud, "wi-proof"), "wi-proof to be Ready", timeout=180)
 
     jwks = json.loads(await kubectl(cloud, "get", "--raw", "/openid/v1/jwks"))
     kids = {key["kid"] for key in jwks["keys"]}
@@ -364,7 +357,7 @@ async def test_the_token_file_is_renewed_before_expiry_and_never_half_written(
         return len(seen) >= 3
 
     try:
-        await wait_until(renewed_three_times, "three successive tokens", timeout=30)
+        await wait_for_async(renewed_three_times, "three successive tokens", timeout=30)
     finally:
         task.cancel()
     assert projected.refreshes >= 3
