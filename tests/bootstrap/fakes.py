@@ -84,12 +84,12 @@ class FakeBootstrapCloud:
                 f"assign role: PrincipalNotFound: Principal {req.principal_id} is not in the directory",
                 type="PrincipalNotFound",
             )
+        name = req.assignment_name
         return RoleAssignmentInfo(
-            id=f"{req.scope}/providers/Microsoft.Authorization/roleAssignments/{req.assignment_name}",
-            name=req.assignment_name,
-            scope=req.scope,
+            **req.model_dump(include={"scope", "principal_id"}),
+            id=f"{req.scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            name=name,
             role_definition_id=req.full_role_definition_id,
-            principal_id=req.principal_id,
             created=True,
         )
 
@@ -97,11 +97,9 @@ class FakeBootstrapCloud:
     async def federate(self, req: FederatedCredentialRequest) -> FederatedCredentialInfo:
         self._enter(IdentityActivity.ENSURE_FEDERATED_CREDENTIAL, req)
         return FederatedCredentialInfo(
+            **req.model_dump(include={"name", "issuer", "audiences"}),
             id=f"{req.identity.resource_id}/federatedIdentityCredentials/{req.name}",
-            name=req.name,
-            issuer=req.issuer,
             subject=req.subject,
-            audiences=req.audiences,
             changed=True,
         )
 

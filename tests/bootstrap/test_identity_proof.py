@@ -187,7 +187,10 @@ def condition(status: WorkspaceStatus, type_: str) -> Any:
     return next(c for c in status.conditions if c.type == type_)
 
 
-async def provisions_again(cloud: LocalCloud, name: str) -> None:
+async def provisions_again(cloud: LocalCloud, failed: str) -> None:
+    """After a repair: the failed workspace goes, and a new one (`<failed>-2`) is Ready."""
+    await delete_workspace(cloud, failed)
+    name = f"{failed}-2"
     await apply_workspace(cloud, name)
     await wait_for_async(lambda: succeeded(cloud, name), f"{name} to be Ready after the repair", timeout=180)
     await delete_workspace(cloud, name)
@@ -268,8 +271,7 @@ async def test_a_deleted_federated_credential_is_a_final_error_until_bootstrap_r
 
     repaired = await kaitoctl_bootstrap(cloud)
     assert repaired["azure_changed"] == ["federated credential kaito-worker written"]
-    await delete_workspace(cloud, "wi-nofic")
-    await provisions_again(cloud, "wi-nofic-2")
+    await provisions_again(cloud, "wi-nofic")
 
 
 async def test_a_credential_for_another_service_account_is_refused_until_repaired(
@@ -296,8 +298,7 @@ async def test_a_credential_for_another_service_account_is_refused_until_repaire
     repaired = await kaitoctl_bootstrap(cloud)
     assert repaired["azure_changed"] == ["federated credential kaito-worker written"]
     assert repaired["subject"] == SUBJECT
-    await delete_workspace(cloud, "wi-othersa")
-    await provisions_again(cloud, "wi-othersa-2")
+    await provisions_again(cloud, "wi-othersa")
 
 
 async def test_a_role_on_another_scope_is_a_final_authorization_error_until_repaired(
@@ -329,8 +330,7 @@ async def test_a_role_on_another_scope_is_a_final_authorization_error_until_repa
 
     repaired = await kaitoctl_bootstrap(cloud)
     assert any(change.startswith("role assignment") for change in repaired["azure_changed"])
-    await delete_workspace(cloud, "wi-scope")
-    await provisions_again(cloud, "wi-scope-2")
+    await provisions_again(cloud, "wi-scope")
 
 
 async def test_the_token_file_is_renewed_before_expiry_and_never_half_written(
