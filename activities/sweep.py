@@ -1,16 +1,20 @@
 """What the scale-to-zero sweep reads from the cluster: Ready workspaces and their request counters.
 
 The counters come from each inference pod's `/metrics` through the apiserver's pod proxy, so the worker
-needs no route into the pod network, here or on AKS.
+needs no route into the pod network, here or on AKS. A pod that cannot be read (the proxy or vLLM
+answers with an error, or the text is not Prometheus' exposition format) gives no sample this round:
+the sweep never suspends on missing data.
 """
 
-import asyncio
+from functools import partial
 from typing import Any, cast
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
-from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities import kube_api
 from workflows.durations import parse_duration
 from workflows.naming import INFERENCE_PORT, LABEL_WORKSPACE
 from workflows.sweep_contracts import (
@@ -24,6 +28,7 @@ from workflows.sweep_contracts import (
 )
 from workflows.workspace_spec import API_GROUP, PLURAL, STORAGE_VERSION
 
+# vLLM's counter of finished requests; the parser names its family without `_total`, so match samples.
 REQUEST_COUNTER = "vllm:request_success_total"
 
 
@@ -44,12 +49,18 @@ def candidate_from(workspace: dict[str, Any]) -> SweepCandidate | None:
 
 
 def request_count(metrics: str) -> int:
-    """Sum of vLLM's successful-request counter over its label sets, from Prometheus text."""
-    total = 0.0
-    for line in metrics.splitlines():
-        if line.startswith(REQUEST_COUNTER) and not line.startswith(f"{REQUEST_COUNTER}_"):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
+    """Sum of vLLM's successful-request counter over its label sets, from Prometheus text.
+
+    ValueError when the text is not in Prometheus' exposition format.
+    """
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(metrics)
+            for sample in family.samples
+            if sample.name == REQUEST_COUNTER
+        )
+    )
 
 
 class SweepActivities:
@@ -59,8 +70,10 @@ class SweepActivities:
 
     @activity.defn(name=SweepActivity.LIST_CANDIDATES)
     async def list_sweep_candidates(self) -> SweepCandidates:
-        listed = await asyncio.to_thread(
-            self._custom.list_cluster_custom_object, API_GROUP, STORAGE_VERSION, PLURAL
+        listed = await kube_api.call(
+            "list the Workspaces",
+            partial(self._custom.list_cluster_custom_object, API_GROUP, STORAGE_VERSION, PLURAL),
+            missing_retries=True,  # right after the bootstrap, the CRD may not be served yet
         )
         items: list[dict[str, Any]] = cast(dict[str, Any], listed).get("items", [])
         found = [candidate_from(item) for item in items]
@@ -68,8 +81,11 @@ class SweepActivities:
 
     @activity.defn(name=SweepActivity.SAMPLE_TRAFFIC)
     async def sample_inference_traffic(self, ref: WorkspaceRef) -> TrafficSample:
-        pods = await asyncio.to_thread(
-            self._core.list_namespaced_pod, ref.namespace, label_selector=f"{LABEL_WORKSPACE}={ref.name}"
+        pods = await kube_api.call(
+            f"list the inference pods of {ref.key}",
+            partial(
+                self._core.list_namespaced_pod, ref.namespace, label_selector=f"{LABEL_WORKSPACE}={ref.name}"
+            ),
         )
         running = [
             p.metadata.name for p in pods.items if p.status and p.status.phase == "Running" and p.metadata
@@ -79,11 +95,20 @@ class SweepActivities:
         total = 0
         for pod in running:
             try:
-                metrics = await asyncio.to_thread(
-                    self._core.connect_get_namespaced_pod_proxy_with_path,
-                    f"{pod}:{INFERENCE_PORT}", ref.namespace, "metrics",
+                metrics = await kube_api.call(
+                    f"read /metrics of {pod}",
+                    partial(
+                        self._core.connect_get_namespaced_pod_proxy_with_path,
+                        f"{pod}:{INFERENCE_PORT}", ref.namespace, "metrics",
+                    ),
                 )  # fmt: skip
-            except ApiException as err:
-                return TrafficSample(ref=ref, requests_total=None, detail=f"{pod}: HTTP {err.status}")
-            total += request_count(str(metrics))
+                total += request_count(str(metrics))
+            except ApplicationError as err:
+                if not kube_api.answered(err):
+                    raise  # the apiserver did not answer: retry the activity
+                return TrafficSample(ref=ref, requests_total=None, detail=err.message)
+            except ValueError as err:
+                return TrafficSample(
+                    ref=ref, requests_total=None, detail=f"{pod}: not Prometheus text: {err}"
+                )
         return TrafficSample(ref=ref, requests_total=total, detail=f"{len(running)} pod(s)")

@@ -1,7 +1,10 @@
 """Request bodies and Kubernetes objects for a plan: pure functions, so every field is unit-tested.
 
-The agent pool body is what gpu-provisioner sends ARM for a KAITO NodeClaim; the Service and the
-StatefulSet are what KAITO's workspace controller creates (reference/kaito.md §2.4, §4–5).
+The agent pool body is what KAITO's gpu-provisioner sends ARM for a NodeClaim: a User pool of VM scale
+sets of the planned size, its nodes labelled for the workspace and tainted so only GPU work lands there.
+The objects are what KAITO's workspace controller creates for an inference workspace: a ClusterIP
+Service (port 80 to the server's 5000), a headless Service for stable pod names, and a StatefulSet of one
+pod per GPU node that requests every GPU of its node, all owned by the Workspace.
 """
 
 import math

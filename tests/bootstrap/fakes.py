@@ -1,5 +1,6 @@
 """Fakes of the bootstrap's activities, under the real names, recording every call and attempt."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -83,12 +84,12 @@ class FakeBootstrapCloud:
                 f"assign role: PrincipalNotFound: Principal {req.principal_id} is not in the directory",
                 type="PrincipalNotFound",
             )
+        name = req.assignment_name
         return RoleAssignmentInfo(
-            id=f"{req.scope}/providers/Microsoft.Authorization/roleAssignments/{req.assignment_name}",
-            name=req.assignment_name,
-            scope=req.scope,
+            **req.model_dump(include={"scope", "principal_id"}),
+            id=f"{req.scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            name=name,
             role_definition_id=req.full_role_definition_id,
-            principal_id=req.principal_id,
             created=True,
         )
 
@@ -96,11 +97,9 @@ class FakeBootstrapCloud:
     async def federate(self, req: FederatedCredentialRequest) -> FederatedCredentialInfo:
         self._enter(IdentityActivity.ENSURE_FEDERATED_CREDENTIAL, req)
         return FederatedCredentialInfo(
+            **req.model_dump(include={"name", "issuer", "audiences"}),
             id=f"{req.identity.resource_id}/federatedIdentityCredentials/{req.name}",
-            name=req.name,
-            issuer=req.issuer,
             subject=req.subject,
-            audiences=req.audiences,
             changed=True,
         )
 
@@ -109,27 +108,16 @@ class FakeBootstrapCloud:
         self._enter(BootstrapActivity.CHECK_KUBE_TARGET, issuer)
         return issuer.issuer_url
 
-    def _applied(self, name: str, setup: ClusterSetup, objects: list[str]) -> AppliedObjects:
-        self._enter(name, setup)
-        return AppliedObjects(applied=objects, created=objects)
+    def _applying(self, name: str, objects: Callable[[ClusterSetup], list[str]]) -> Any:
+        """A fake of one of the bootstrap's apply steps: it reports `objects(setup)` created."""
 
-    @activity.defn(name=BootstrapActivity.INSTALL_CRD)
-    async def crd(self, setup: ClusterSetup) -> AppliedObjects:
-        return self._applied(
-            BootstrapActivity.INSTALL_CRD, setup, ["CustomResourceDefinition/workspaces.kaito.sh"]
-        )
+        @activity.defn(name=name)
+        async def apply(setup: ClusterSetup) -> AppliedObjects:
+            self._enter(name, setup)
+            made = objects(setup)
+            return AppliedObjects(applied=made, created=made)
 
-    @activity.defn(name=BootstrapActivity.APPLY_ACCESS)
-    async def access(self, setup: ClusterSetup) -> AppliedObjects:
-        return self._applied(
-            BootstrapActivity.APPLY_ACCESS, setup, [f"ServiceAccount/{setup.namespace}/kaito-worker"]
-        )
-
-    @activity.defn(name=BootstrapActivity.APPLY_COMPONENTS)
-    async def components(self, setup: ClusterSetup) -> AppliedObjects:
-        return self._applied(
-            BootstrapActivity.APPLY_COMPONENTS, setup, [f"Deployment/{setup.namespace}/kaito-worker"]
-        )
+        return apply
 
     def activities(self) -> list[Any]:
         return [
@@ -139,7 +127,15 @@ class FakeBootstrapCloud:
             self.role,
             self.federate,
             self.check,
-            self.crd,
-            self.access,
-            self.components,
+            self._applying(
+                BootstrapActivity.INSTALL_CRD, lambda _: ["CustomResourceDefinition/workspaces.kaito.sh"]
+            ),
+            self._applying(
+                BootstrapActivity.APPLY_ACCESS,
+                lambda setup: [f"ServiceAccount/{setup.namespace}/kaito-worker"],
+            ),
+            self._applying(
+                BootstrapActivity.APPLY_COMPONENTS,
+                lambda setup: [f"Deployment/{setup.namespace}/kaito-worker"],
+            ),
         ]

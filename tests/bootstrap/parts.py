@@ -9,7 +9,6 @@ import ssl
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -26,22 +25,10 @@ from localcloud.controlplane import ControlPlane
 from localcloud.local_bootstrap import operator_env
 from localcloud.temporal_server import TemporalDevServer
 from tests.conftest import ROOT
+from tests.waiting import wait_for_async
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE
 
 WRITES = ("PUT", "POST", "PATCH", "DELETE")
-
-
-async def wait_until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60.0) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 class BootstrapParts:
@@ -116,7 +103,7 @@ class BootstrapParts:
                 )
             return await self.polls(process.pid)
 
-        await wait_until(polling, "the bootstrap worker to poll")
+        await wait_for_async(polling, "the bootstrap worker to poll")
         return process
 
     def worker_log(self, index: int) -> str:

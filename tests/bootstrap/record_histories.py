@@ -11,11 +11,11 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from workflows.bootstrap import BootstrapWorkflow
 
 from tests.bootstrap.fakes import FakeBootstrapCloud
 from tests.conftest import venv_binary
 from workflows.bootstrap_contracts import BootstrapRequest
+from workflows.bootstrap_workflow import BootstrapWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 REQUEST = BootstrapRequest(subscription_id="sub", resource_group="rg", cluster_name="aks")

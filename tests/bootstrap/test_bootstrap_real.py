@@ -23,8 +23,9 @@ from temporalio.client import WorkflowHistory
 
 from localcloud.controlplane import ControlPlane, find_bin_dir
 from localcloud.local_bootstrap import local_request
-from tests.bootstrap.parts import BootstrapParts, wait_until
+from tests.bootstrap.parts import BootstrapParts
 from tests.conftest import ROOT, venv_binary
+from tests.waiting import wait_for_async
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
 from workflows.bootstrap_workflow import BootstrapWorkflow
 
@@ -188,7 +189,7 @@ async def _wait_for_request(parts: BootstrapParts, op: str, answered: bool) -> d
                 return entry
         return None
 
-    found: dict[str, Any] = await wait_until(seen, f"{op} to reach the emulator")
+    found: dict[str, Any] = await wait_for_async(seen, f"{op} to reach the emulator")
     return found
 
 

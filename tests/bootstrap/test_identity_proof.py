@@ -37,8 +37,8 @@ from temporalio.exceptions import ApplicationError
 from connections.temporal import TemporalSettings, connect
 from localcloud.projected_token import ProjectedServiceAccountToken
 from localcloud.stack import LocalCloud, LocalCloudOptions
-from tests.bootstrap.parts import wait_until
 from tests.conftest import ROOT, load_example
+from tests.waiting import wait_for_async
 from workflows.identity_contracts import CONTRIBUTOR_ROLE_ID
 from workflows.workspace_contracts import STATUS_QUERY, WorkspaceStatus
 from workflows.workspace_spec import workflow_id_for
@@ -97,7 +97,7 @@ async def delete_workspace(cloud: LocalCloud, name: str) -> None:
         pools = await asyncio.to_thread(cloud_pools, cloud)
         return await workspace(cloud, name) is None and not pools
 
-    await wait_until(gone, f"workspace {name} and its GPU pool to be gone", timeout=120)
+    await wait_for_async(gone, f"workspace {name} and its GPU pool to be gone", timeout=120)
 
 
 def cloud_pools(cloud: LocalCloud) -> list[str]:
@@ -133,25 +133,18 @@ class Operator:
             **self.cloud.azure.credential_kwargs(),
         )
 
-    async def msi(self, work: Any) -> Any:
+    async def _with(self, client_type: Any, work: Any) -> Any:
+        """`work(client)` with a fresh SDK client of `client_type` under the operator's credential."""
         assert self.cloud.azure is not None
-        async with (
-            self._credential() as cred,
-            ManagedServiceIdentityClient(
-                cred, self.config.subscription_id, **self.cloud.azure.client_kwargs()
-            ) as c,
-        ):
+        kwargs = self.cloud.azure.client_kwargs()
+        async with self._credential() as cred, client_type(cred, self.config.subscription_id, **kwargs) as c:
             return await work(c)
 
+    async def msi(self, work: Any) -> Any:
+        return await self._with(ManagedServiceIdentityClient, work)
+
     async def authz(self, work: Any) -> Any:
-        assert self.cloud.azure is not None
-        async with (
-            self._credential() as cred,
-            AuthorizationManagementClient(
-                cred, self.config.subscription_id, **self.cloud.azure.client_kwargs()
-            ) as c,
-        ):
-            return await work(c)
+        return await self._with(AuthorizationManagementClient, work)
 
 
 async def kaitoctl_bootstrap(cloud: LocalCloud) -> dict[str, Any]:
@@ -180,7 +173,7 @@ async def fails_with(temporal: Client, name: str) -> tuple[ApplicationError, Wor
         return described.status != WorkflowExecutionStatus.RUNNING
 
     began = time.monotonic()
-    await wait_until(closed, f"workflow of {name} to end", timeout=150)
+    await wait_for_async(closed, f"workflow of {name} to end", timeout=150)
     took = time.monotonic() - began
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
@@ -194,9 +187,12 @@ def condition(status: WorkspaceStatus, type_: str) -> Any:
     return next(c for c in status.conditions if c.type == type_)
 
 
-async def provisions_again(cloud: LocalCloud, name: str) -> None:
+async def provisions_again(cloud: LocalCloud, failed: str) -> None:
+    """After a repair: the failed workspace goes, and a new one (`<failed>-2`) is Ready."""
+    await delete_workspace(cloud, failed)
+    name = f"{failed}-2"
     await apply_workspace(cloud, name)
-    await wait_until(lambda: succeeded(cloud, name), f"{name} to be Ready after the repair", timeout=180)
+    await wait_for_async(lambda: succeeded(cloud, name), f"{name} to be Ready after the repair", timeout=180)
     await delete_workspace(cloud, name)
 
 
@@ -229,7 +225,7 @@ async def test_a_workspace_is_provisioned_through_a_verified_token_exchange(
 ) -> None:
     assert cloud.bootstrap_result is not None
     await apply_workspace(cloud, "wi-proof")
-    await wait_until(lambda: succeeded(cloud, "wi-proof"), "wi-proof to be Ready", timeout=180)
+    await wait_for_async(lambda: succeeded(cloud, "wi-proof"), "wi-proof to be Ready", timeout=180)
 
     jwks = json.loads(await kubectl(cloud, "get", "--raw", "/openid/v1/jwks"))
     kids = {key["kid"] for key in jwks["keys"]}
@@ -275,8 +271,7 @@ async def test_a_deleted_federated_credential_is_a_final_error_until_bootstrap_r
 
     repaired = await kaitoctl_bootstrap(cloud)
     assert repaired["azure_changed"] == ["federated credential kaito-worker written"]
-    await delete_workspace(cloud, "wi-nofic")
-    await provisions_again(cloud, "wi-nofic-2")
+    await provisions_again(cloud, "wi-nofic")
 
 
 async def test_a_credential_for_another_service_account_is_refused_until_repaired(
@@ -303,8 +298,7 @@ async def test_a_credential_for_another_service_account_is_refused_until_repaire
     repaired = await kaitoctl_bootstrap(cloud)
     assert repaired["azure_changed"] == ["federated credential kaito-worker written"]
     assert repaired["subject"] == SUBJECT
-    await delete_workspace(cloud, "wi-othersa")
-    await provisions_again(cloud, "wi-othersa-2")
+    await provisions_again(cloud, "wi-othersa")
 
 
 async def test_a_role_on_another_scope_is_a_final_authorization_error_until_repaired(
@@ -336,8 +330,7 @@ async def test_a_role_on_another_scope_is_a_final_authorization_error_until_repa
 
     repaired = await kaitoctl_bootstrap(cloud)
     assert any(change.startswith("role assignment") for change in repaired["azure_changed"])
-    await delete_workspace(cloud, "wi-scope")
-    await provisions_again(cloud, "wi-scope-2")
+    await provisions_again(cloud, "wi-scope")
 
 
 async def test_the_token_file_is_renewed_before_expiry_and_never_half_written(
@@ -364,7 +357,7 @@ async def test_the_token_file_is_renewed_before_expiry_and_never_half_written(
         return len(seen) >= 3
 
     try:
-        await wait_until(renewed_three_times, "three successive tokens", timeout=30)
+        await wait_for_async(renewed_three_times, "three successive tokens", timeout=30)
     finally:
         task.cancel()
     assert projected.refreshes >= 3

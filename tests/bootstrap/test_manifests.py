@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from activities.cluster_setup import (
+from activities.cluster_manifests import (
     CRD_NAME,
     ComponentDefaults,
     access_manifests,
@@ -13,13 +13,13 @@ from activities.cluster_setup import (
     component_manifests,
     controller_deployment,
     controller_role,
-    object_name,
     worker_cluster_role,
     worker_deployment,
     worker_role,
     worker_service_account,
     workspace_crd,
 )
+from activities.kube_api import object_name
 from workflows.bootstrap_contracts import BootstrapRequest, ClusterSetup, bootstrap_workflow_id
 
 SETUP = ClusterSetup(
