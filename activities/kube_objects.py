@@ -6,6 +6,7 @@ object is an answer (a StatefulSet not created yet, a Workspace already deleted)
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
@@ -47,9 +48,10 @@ class KubeActivities:
     @activity.defn(name=ActivityName.COUNT_READY_NODES)
     async def count_ready_nodes(self, plan: ProvisioningPlan) -> NodeReadiness:
         selector = f"{LABEL_WORKSPACE}={plan.name},{LABEL_WORKSPACE_NAMESPACE}={plan.namespace}"
+        asked = datetime.now(UTC)  # stamped before the read: a signal observed meanwhile is newer
         nodes = await kube_api.call("list nodes", lambda: self._core.list_node(label_selector=selector))
         ready = ready_gpu_nodes(self._api.sanitize_for_serialization(nodes)["items"], plan.instance_type)
-        return NodeReadiness(ready=len(ready), nodes=ready)
+        return NodeReadiness(ready=len(ready), nodes=ready, observed_at=asked)
 
     @activity.defn(name=ActivityName.ENSURE_INFERENCE)
     async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
@@ -63,15 +65,16 @@ class KubeActivities:
 
     @activity.defn(name=ActivityName.COUNT_READY_REPLICAS)
     async def count_ready_replicas(self, plan: ProvisioningPlan) -> WorkloadReadiness:
+        asked = datetime.now(UTC)  # stamped before the read: a signal observed meanwhile is newer
         sts = await kube_api.call_if_present(
             "read the inference StatefulSet",
             partial(self._apps.read_namespaced_stateful_set, plan.name, plan.namespace),
         )
         status = sts.status if sts is not None else None
-        if status is None:
-            return WorkloadReadiness(ready_replicas=0, replicas=0)
         return WorkloadReadiness(
-            ready_replicas=int(status.ready_replicas or 0), replicas=int(status.replicas or 0)
+            ready_replicas=int(status.ready_replicas or 0) if status else 0,
+            replicas=int(status.replicas or 0) if status else 0,
+            observed_at=asked,
         )
 
     @activity.defn(name=ActivityName.SCALE_INFERENCE)

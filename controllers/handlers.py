@@ -161,7 +161,9 @@ async def workload_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, *
         return
     status = body.get("status") or {}
     ready = 0 if type == "DELETED" else int(status.get("readyReplicas") or 0)
-    payload = WorkloadReadiness(ready_replicas=ready, replicas=int(status.get("replicas") or 0))
+    payload = WorkloadReadiness(
+        ready_replicas=ready, replicas=int(status.get("replicas") or 0), observed_at=datetime.now(UTC)
+    )
     await _sender(memo).send(
         metadata.get("namespace", "default"),
         name,

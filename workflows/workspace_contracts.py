@@ -8,6 +8,7 @@ running histories keep decoding.
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Self
 
 from pydantic import BaseModel, Field
 
@@ -103,21 +104,26 @@ class AgentPoolState(BaseModel):
     vm_size: str
 
 
-class NodeReadiness(BaseModel):
-    """Absolute counts, so a repeated or reordered signal can never double-count."""
+class Observation(BaseModel):
+    """Absolute counts stamped with when they were read, by a controller (a signal) or by a reconcile
+    activity: whichever arrives last, the newest observation wins, so a reconcile that read before a
+    signal but finished after it cannot wipe the signal out, and a repeat can never double-count."""
 
-    ready: int
-    nodes: list[str] = Field(default_factory=list)
     observed_at: datetime | None = None
 
-    def superseded_by(self, incoming: "NodeReadiness") -> "NodeReadiness":
-        """The newest observation wins; a stale repeat (observed earlier) changes nothing."""
+    def superseded_by(self, incoming: Self) -> Self:
+        """The newer of the two; without both times (old histories) the incoming one, as before."""
         if self.observed_at and incoming.observed_at and incoming.observed_at < self.observed_at:
             return self
         return incoming
 
 
-class WorkloadReadiness(BaseModel):
+class NodeReadiness(Observation):
+    ready: int
+    nodes: list[str] = Field(default_factory=list)
+
+
+class WorkloadReadiness(Observation):
     ready_replicas: int
     replicas: int = 0
 

@@ -62,7 +62,8 @@ class WorkspaceRecord:
 
     @workflow.signal(name=SignalName.INFERENCE_READY)
     def inference_ready(self, readiness: WorkloadReadiness) -> None:
-        self._replicas = readiness
+        """Absolute counts, the newest observation winning, as for the nodes."""
+        self._replicas = self._replicas.superseded_by(readiness)
 
     @workflow.signal(name=SignalName.TRAFFIC_OBSERVED)
     def traffic_observed(self, traffic: TrafficObserved) -> None:
