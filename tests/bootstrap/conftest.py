@@ -3,19 +3,12 @@
 from collections.abc import AsyncIterator
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import venv_binary
+from tests.temporal_fixtures import time_skipping_server
 
 
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(venv_binary("temporal-test-server")),
-        data_converter=pydantic_data_converter,
-    )
-    try:
+    async with time_skipping_server() as environment:
         yield environment
-    finally:
-        await environment.shutdown()

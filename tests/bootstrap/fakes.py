@@ -8,18 +8,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from workflows import identity_contracts as contracts
 from workflows.bootstrap_contracts import AppliedObjects, BootstrapActivity, ClusterIssuer, ClusterSetup
-from workflows.identity_contracts import (
-    ClusterRef,
-    FederatedCredentialInfo,
-    FederatedCredentialRequest,
-    IdentityActivity,
-    IdentityInfo,
-    IdentityRef,
-    IssuerInfo,
-    RoleAssignmentInfo,
-    RoleAssignmentRequest,
-)
 
 ISSUER = "https://eastus.oic.prod-aks.azure.com/tenant/cluster-uid/"
 CLIENT_ID = "11111111-1111-1111-1111-111111111111"
@@ -54,20 +44,20 @@ class FakeBootstrapCloud:
     def arg(self, name: str) -> Any:
         return next(arg for called, arg in self.calls if called == name)
 
-    @activity.defn(name=IdentityActivity.ENABLE_WORKLOAD_IDENTITY)
-    async def enable(self, ref: ClusterRef) -> IssuerInfo:
-        self._enter(IdentityActivity.ENABLE_WORKLOAD_IDENTITY, ref)
-        return IssuerInfo(cluster_id=ref.resource_id, issuer_url=ISSUER, changed=True)
+    @activity.defn(name=contracts.IdentityActivity.ENABLE_WORKLOAD_IDENTITY)
+    async def enable(self, ref: contracts.ClusterRef) -> contracts.IssuerInfo:
+        self._enter(contracts.IdentityActivity.ENABLE_WORKLOAD_IDENTITY, ref)
+        return contracts.IssuerInfo(cluster_id=ref.resource_id, issuer_url=ISSUER, changed=True)
 
     @activity.defn(name=BootstrapActivity.READ_ISSUER)
-    async def read_issuer(self, ref: ClusterRef) -> ClusterIssuer:
+    async def read_issuer(self, ref: contracts.ClusterRef) -> ClusterIssuer:
         self._enter(BootstrapActivity.READ_ISSUER, ref)
         return ClusterIssuer(cluster_id=ref.resource_id, issuer_url=ISSUER, location="westus3")
 
-    @activity.defn(name=IdentityActivity.ENSURE_IDENTITY)
-    async def identity(self, ref: IdentityRef) -> IdentityInfo:
-        self._enter(IdentityActivity.ENSURE_IDENTITY, ref)
-        return IdentityInfo(
+    @activity.defn(name=contracts.IdentityActivity.ENSURE_IDENTITY)
+    async def identity(self, ref: contracts.IdentityRef) -> contracts.IdentityInfo:
+        self._enter(contracts.IdentityActivity.ENSURE_IDENTITY, ref)
+        return contracts.IdentityInfo(
             resource_id=ref.resource_id,
             name=ref.name,
             client_id=CLIENT_ID,
@@ -76,16 +66,16 @@ class FakeBootstrapCloud:
             created=True,
         )
 
-    @activity.defn(name=IdentityActivity.ENSURE_ROLE_ASSIGNMENT)
-    async def role(self, req: RoleAssignmentRequest) -> RoleAssignmentInfo:
-        self._enter(IdentityActivity.ENSURE_ROLE_ASSIGNMENT, req)
-        if len(self.attempts[IdentityActivity.ENSURE_ROLE_ASSIGNMENT]) <= self.principal_not_found:
+    @activity.defn(name=contracts.IdentityActivity.ENSURE_ROLE_ASSIGNMENT)
+    async def role(self, req: contracts.RoleAssignmentRequest) -> contracts.RoleAssignmentInfo:
+        self._enter(contracts.IdentityActivity.ENSURE_ROLE_ASSIGNMENT, req)
+        if len(self.attempts[contracts.IdentityActivity.ENSURE_ROLE_ASSIGNMENT]) <= self.principal_not_found:
             raise ApplicationError(
                 f"assign role: PrincipalNotFound: Principal {req.principal_id} is not in the directory",
                 type="PrincipalNotFound",
             )
         name = req.assignment_name
-        return RoleAssignmentInfo(
+        return contracts.RoleAssignmentInfo(
             **req.model_dump(include={"scope", "principal_id"}),
             id=f"{req.scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
             name=name,
@@ -93,10 +83,10 @@ class FakeBootstrapCloud:
             created=True,
         )
 
-    @activity.defn(name=IdentityActivity.ENSURE_FEDERATED_CREDENTIAL)
-    async def federate(self, req: FederatedCredentialRequest) -> FederatedCredentialInfo:
-        self._enter(IdentityActivity.ENSURE_FEDERATED_CREDENTIAL, req)
-        return FederatedCredentialInfo(
+    @activity.defn(name=contracts.IdentityActivity.ENSURE_FEDERATED_CREDENTIAL)
+    async def federate(self, req: contracts.FederatedCredentialRequest) -> contracts.FederatedCredentialInfo:
+        self._enter(contracts.IdentityActivity.ENSURE_FEDERATED_CREDENTIAL, req)
+        return contracts.FederatedCredentialInfo(
             **req.model_dump(include={"name", "issuer", "audiences"}),
             id=f"{req.identity.resource_id}/federatedIdentityCredentials/{req.name}",
             subject=req.subject,

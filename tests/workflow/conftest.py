@@ -3,24 +3,27 @@
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.conftest import venv_binary
+from tests.temporal_fixtures import time_skipping_server
 from tests.waiting import wait_for_async
 from tests.workflow.fakes import FakeCloud
 from workflows import search_attributes as sa
 from workflows.sweep_workflow import ScaleToZeroSweep
 from workflows.workspace_contracts import STATUS_QUERY, Phase, WorkspaceStatus
 from workflows.workspace_workflow import WorkspaceWorkflow
+
+QUERY_RPC_TIMEOUT = timedelta(seconds=5)
 
 
 async def register_search_attributes(client: Client) -> None:
@@ -35,15 +38,9 @@ async def register_search_attributes(client: Client) -> None:
 
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(venv_binary("temporal-test-server")),
-        data_converter=pydantic_data_converter,
-    )
-    try:
+    async with time_skipping_server() as environment:
         await register_search_attributes(environment.client)
         yield environment
-    finally:
-        await environment.shutdown()
 
 
 @pytest.fixture
@@ -64,8 +61,18 @@ async def running_worker(client: Client, cloud: FakeCloud) -> AsyncIterator[str]
 
 
 async def query_status(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
-    status: WorkspaceStatus = await handle.query(STATUS_QUERY, result_type=WorkspaceStatus)
-    return status
+    """The status query, asked again when an answer does not come: the time-skipping test server now and
+    then never answers a query (the RPC has no deadline of its own), which would hang the test."""
+
+    async def ask() -> WorkspaceStatus:
+        status: WorkspaceStatus = await handle.query(
+            STATUS_QUERY, result_type=WorkspaceStatus, rpc_timeout=QUERY_RPC_TIMEOUT
+        )
+        return status
+
+    return await wait_for_async(
+        ask, f"an answer to {handle.id}'s status query", timeout=60, tolerate=(RPCError,)
+    )
 
 
 async def wait_for_status(
