@@ -168,6 +168,7 @@ class FakeCloud:
     @activity.defn(name=ActivityName.COUNT_READY_REPLICAS)
     async def count_ready_replicas(self, plan: ProvisioningPlan) -> WorkloadReadiness:
         self._count(ActivityName.COUNT_READY_REPLICAS)
+        await self._gate(ActivityName.COUNT_READY_REPLICAS)
         if self.auto:
             return WorkloadReadiness(ready_replicas=self.replicas.get(plan.name, 0), replicas=plan.node_count)
         return WorkloadReadiness(ready_replicas=self.ready_replicas, replicas=plan.node_count)

@@ -30,6 +30,7 @@ from workflows import search_attributes as sa
 from workflows.sweep_contracts import SweepInput
 from workflows.sweep_workflow import ScaleToZeroSweep
 from workflows.workspace_contracts import (
+    ActivityName,
     NodeReadiness,
     Phase,
     SignalName,
@@ -134,6 +135,18 @@ async def delete_during_gpu_wait(env: WorkflowEnvironment, cloud: FakeCloud, tq:
     return await _delete(handle)
 
 
+async def delete_during_recount(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
+    """Recorded with the `recounts-run-to-end` patch: a delete while the replicas are being counted lets
+    the count finish, then tears down (runs recorded before the patch cancelled the count)."""
+    cloud.ready_nodes = 1
+    gate = cloud.gates[ActivityName.COUNT_READY_REPLICAS] = asyncio.Event()
+    handle = await _start(env, tq)
+    await wait_for_phase(handle, Phase.WAITING_FOR_INFERENCE)
+    await handle.signal(SignalName.DELETE)
+    gate.set()
+    return await _delete(handle)
+
+
 async def spec_changes(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
     """A label change is taken, an instance-type change is refused; then delete."""
     handle = await _ready(env, cloud, tq)
@@ -171,6 +184,7 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "failure-with-cleanup": failure_with_cleanup,
     "pool-refused": pool_refused,
     "delete-during-gpu-wait": delete_during_gpu_wait,
+    "delete-during-recount": delete_during_recount,
     "spec-changes": spec_changes,
     "sweep-suspends-idle": sweep_suspends_idle,
 }

@@ -2,7 +2,9 @@
 
 One history per branch a change could break (see `record_histories.py`): provision → Ready → delete,
 suspend and resume, a failed resume, a deadline failure with cleanup, a refused pool, delete during the
-GPU wait, spec changes, both runs of a continue-as-new, and a scale-to-zero sweep.
+GPU wait, spec changes, both runs of a continue-as-new, and a scale-to-zero sweep. All but one were
+recorded before the `recounts-run-to-end` patch (`workflows/workspace_steps.py`), so they show the patched
+code replaying old runs; `delete-during-recount` was recorded with it.
 """
 
 from pathlib import Path
@@ -23,6 +25,7 @@ BRANCHES = {
     "failure-with-cleanup",
     "pool-refused",
     "delete-during-gpu-wait",
+    "delete-during-recount",
     "spec-changes",
     "continue-as-new-first-run",
     "continue-as-new-second-run",

@@ -1,5 +1,6 @@
 """The workspace workflow on the time-skipping server: waits, deadlines, signals, delete, retries."""
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -165,6 +166,31 @@ async def test_delete_during_the_gpu_wait_tears_down(env: WorkflowEnvironment, c
     assert cloud.calls[ActivityName.DELETE_AGENT_POOL] == 1
     assert ActivityName.DELETE_INFERENCE not in cloud.calls, "nothing was deployed, nothing to delete"
     assert any(c.type == cond.WORKSPACE_DELETING for c in cloud.statuses[-1].conditions)
+
+
+async def test_delete_during_a_recount_lets_the_count_finish_then_tears_down(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
+    """The replica count is held; the delete waits for it instead of cancelling it, then removes all."""
+    cloud.ready_nodes = 1
+    gate = cloud.gates[ActivityName.COUNT_READY_REPLICAS] = asyncio.Event()
+    async with running_worker(env.client, cloud) as tq:
+        handle = await start(env, tq)
+        await wait_for_status(
+            handle,
+            lambda _: cloud.calls.get(ActivityName.COUNT_READY_REPLICAS, 0) == 1,
+            "the replica count to be held",
+        )
+        await handle.signal(SignalName.DELETE)
+        held = await query_status(handle)
+        assert held.phase == Phase.WAITING_FOR_INFERENCE, "the delete waits for the count to finish"
+        gate.set()
+        result = await handle.result()
+    assert result.phase == Phase.DELETED
+    assert cloud.calls[ActivityName.COUNT_READY_REPLICAS] == 1, "counted once, never retried or cancelled"
+    assert (
+        cloud.calls[ActivityName.DELETE_INFERENCE] == 1 and cloud.calls[ActivityName.DELETE_AGENT_POOL] == 1
+    )
 
 
 async def test_delete_when_ready_removes_workload_then_pool(
