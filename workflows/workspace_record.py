@@ -166,6 +166,7 @@ class WorkspaceRecord:
             warnings=plan.warnings if plan else [],
             suspended_since=carried.suspended.since if carried.suspended else None,
             last_traffic_at=carried.last_traffic_at,
-            gpu_hours_saved=round(saved.gpu_hours, 3),
-            usd_saved=round(saved.usd, 2),
+            # Full precision: a suspension of a few seconds is still a saving; the CLI rounds for display.
+            gpu_hours_saved=round(saved.gpu_hours, 6),
+            usd_saved=round(saved.usd, 6),
         )
