@@ -24,15 +24,7 @@ RUNNING_WORKSPACES = f'WorkflowType = "{WORKSPACE_WORKFLOW}" AND ExecutionStatus
 
 def initial_search_attributes(ws: Workspace) -> TypedSearchAttributes:
     """Set at start, so the UI can filter a workspace before its first task runs."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(sa.WORKSPACE, ws.name),
-            SearchAttributePair(sa.NAMESPACE, ws.namespace),
-            SearchAttributePair(sa.MODEL, ws.preset_name or ""),
-            SearchAttributePair(sa.INSTANCE_TYPE, ws.resource.instance_type or ""),
-            SearchAttributePair(sa.PHASE, Phase.PENDING.value),
-        ]
-    )
+    return TypedSearchAttributes([*sa.of_workspace(ws), SearchAttributePair(sa.PHASE, Phase.PENDING.value)])
 
 
 async def apply_workspace(client: Client, ws: Workspace) -> WorkflowHandle[object, WorkspaceResult]:

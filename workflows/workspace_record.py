@@ -89,12 +89,7 @@ class WorkspaceRecord:
     def _tag_search_attributes(self, workspace: Workspace) -> None:
         """Search attributes that let the Temporal UI filter workspaces by name, namespace, model, SKU."""
         workflow.upsert_search_attributes(
-            [
-                sa.WORKSPACE.value_set(workspace.name),
-                sa.NAMESPACE.value_set(workspace.namespace),
-                sa.MODEL.value_set(workspace.preset_name or ""),
-                sa.INSTANCE_TYPE.value_set(workspace.resource.instance_type or ""),
-            ]
+            [pair.key.value_set(pair.value) for pair in sa.of_workspace(workspace)]
         )
 
     def _planned(self) -> ProvisioningPlan:
