@@ -265,7 +265,6 @@ def worker_deployment(setup: ClusterSetup, defaults: ComponentDefaults) -> dict[
         {"name": "KAITO_SUBSCRIPTION_ID", "value": setup.subscription_id},
         {"name": "KAITO_RESOURCE_GROUP", "value": setup.resource_group},
         {"name": "KAITO_CLUSTER_NAME", "value": setup.cluster_name},
-        {"name": "KAITO_LOCATION", "value": setup.location},
         {"name": "KAITO_GRACEFUL_SHUTDOWN", "value": "PT60S"},
         # Only the workload identity: DefaultAzureCredential must never fall through to IMDS.
         {"name": "AZURE_TOKEN_CREDENTIALS", "value": "WorkloadIdentityCredential"},

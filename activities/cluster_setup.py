@@ -38,7 +38,7 @@ async def apply_objects(api: ApiClient, bodies: list[dict[str, Any]], doing: str
     dynamic = await kube_api.dynamic_client(api, doing, missing_retries=True)
     result = AppliedObjects()
     for body in bodies:
-        applied = await kube_api.apply(
+        applied = await kube_api.apply_reporting(
             dynamic, body, field_manager=FIELD_MANAGER, doing=doing, missing_retries=True
         )
         result.applied.append(applied.name)

@@ -144,19 +144,27 @@ def _resource_version(obj: Any) -> str | None:
     return None if obj is None else str(obj.metadata.resourceVersion)
 
 
-def _apply(dynamic: DynamicClient, body: dict[str, Any], field_manager: str) -> tuple[str | None, str | None]:
+def _server_side_apply(dynamic: DynamicClient, body: dict[str, Any], field_manager: str) -> Any:
     resource = dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
-    namespace = body["metadata"].get("namespace")
+    return resource.server_side_apply(
+        body=body,
+        namespace=body["metadata"].get("namespace"),
+        field_manager=field_manager,
+        force_conflicts=True,
+    )
+
+
+def _apply_reporting(
+    dynamic: DynamicClient, body: dict[str, Any], field_manager: str
+) -> tuple[str | None, str | None]:
+    resource = dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
     try:
-        before = _resource_version(resource.get(name=body["metadata"]["name"], namespace=namespace))
+        found = resource.get(name=body["metadata"]["name"], namespace=body["metadata"].get("namespace"))
     except ApiException as err:
         if err.status != NOT_FOUND:
             raise
-        before = None
-    applied = resource.server_side_apply(
-        body=body, namespace=namespace, field_manager=field_manager, force_conflicts=True
-    )
-    return before, _resource_version(applied)
+        found = None
+    return _resource_version(found), _resource_version(_server_side_apply(dynamic, body, field_manager))
 
 
 async def apply(
@@ -166,11 +174,30 @@ async def apply(
     field_manager: str,
     doing: str,
     missing_retries: bool = False,
-) -> Applied:
+) -> None:
     """Server-side apply `body` under `field_manager`, taking its fields from any other manager, so a
     retry or a re-run is a no-op; `doing` names the step, the object's name is added."""
+    await call(
+        f"{doing}: {object_name(body)}",
+        lambda: _server_side_apply(dynamic, body, field_manager),
+        missing_retries=missing_retries,
+    )
+
+
+async def apply_reporting(
+    dynamic: DynamicClient,
+    body: dict[str, Any],
+    *,
+    field_manager: str,
+    doing: str,
+    missing_retries: bool = False,
+) -> Applied:
+    """`apply`, reading the object first to report whether the apply created or changed it (one GET
+    more, for the bootstrap's summary of what it did)."""
     name = object_name(body)
     before, after = await call(
-        f"{doing}: {name}", lambda: _apply(dynamic, body, field_manager), missing_retries=missing_retries
+        f"{doing}: {name}",
+        lambda: _apply_reporting(dynamic, body, field_manager),
+        missing_retries=missing_retries,
     )
     return Applied(name=name, before=before, after=after)

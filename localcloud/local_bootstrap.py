@@ -40,7 +40,6 @@ def endpoints_env(azure: AzureEmulatorProcess, temporal_address: str, kubeconfig
         "KAITO_SUBSCRIPTION_ID": config.subscription_id,
         "KAITO_RESOURCE_GROUP": cluster.resource_group,
         "KAITO_CLUSTER_NAME": cluster.name,
-        "KAITO_LOCATION": config.location,
         "KAITO_ARM_ENDPOINT": azure.base_url,
         "KAITO_AZURE_CA_BUNDLE": str(azure.ca_file),
         "KAITO_KUBECONFIG": str(kubeconfig),

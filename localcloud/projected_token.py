@@ -12,37 +12,18 @@ verifies it against the apiserver's own JWKS, exactly as Entra verifies an AKS t
 """
 
 import asyncio
-import contextlib
 import logging
-import os
-import tempfile
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kubernetes.client import ApiClient, AuthenticationV1TokenRequest, CoreV1Api, V1TokenRequestSpec
 
+from localcloud.atomic_file import write_atomically
 from workflows.identity_contracts import TOKEN_EXCHANGE_AUDIENCE
 
 log = logging.getLogger("kaito.localcloud.token")
 KUBELET_REFRESH_FRACTION = 0.8  # the kubelet renews a projected token older than 80 % of its TTL
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one rename; readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from localcloud.atomic_file import write_atomically
 from localcloud.processes import pid_alive
 from workflows.bootstrap_contracts import BootstrapRequest
 
@@ -74,7 +75,7 @@ class StackInfo(_CamelCase):
         return pid_alive(self.pid)
 
     def write(self, directory: Path) -> None:
-        self.path(directory).write_text(self.model_dump_json(indent=2))
+        write_atomically(self.path(directory), self.model_dump_json(indent=2))  # readers poll it
 
     @classmethod
     def remove(cls, directory: Path) -> None:

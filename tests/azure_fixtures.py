@@ -69,10 +69,7 @@ async def emulator(emulator_config: EmulatorConfig) -> AsyncIterator[AzureEmulat
 
 @pytest.fixture
 async def operator_credential(emulator: AzureEmulator) -> AsyncIterator[ClientSecretCredential]:
-    cfg = emulator.config
-    async with ClientSecretCredential(
-        cfg.tenant_id, cfg.operator_client_id, cfg.operator_client_secret, **emulator.credential_kwargs()
-    ) as cred:
+    async with emulator.operator_credential() as cred:
         yield cred
 
 

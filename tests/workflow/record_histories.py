@@ -144,7 +144,8 @@ async def delete_during_recount(env: WorkflowEnvironment, cloud: FakeCloud, tq: 
     await wait_for_phase(handle, Phase.WAITING_FOR_INFERENCE)
     await handle.signal(SignalName.DELETE)
     gate.set()
-    return await _delete(handle)
+    await handle.result()
+    return handle
 
 
 async def spec_changes(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
