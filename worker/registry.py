@@ -9,14 +9,16 @@ from kubernetes.client import ApiClient
 from activities.agent_pools import AgentPoolActivities
 from activities.config import ActivityConfig, ClusterTarget
 from activities.health import HealthActivities
+from activities.inferenceset_activities import InferenceSetActivities
 from activities.kube_objects import KubeActivities
 from activities.planning import PlanningActivities
 from activities.sweep import SweepActivities
 from worker.settings import WorkerSettings
+from workflows.inferenceset_workflow import InferenceSetWorkflow
 from workflows.sweep_workflow import ScaleToZeroSweep
 from workflows.workspace_workflow import WorkspaceWorkflow
 
-WORKFLOWS: list[type] = [WorkspaceWorkflow, ScaleToZeroSweep]
+WORKFLOWS: list[type] = [WorkspaceWorkflow, ScaleToZeroSweep, InferenceSetWorkflow]
 
 
 def activity_config(settings: WorkerSettings) -> ActivityConfig:
@@ -33,6 +35,7 @@ def provisioning_activities(
     pools = AgentPoolActivities(config, azure)
     objects = KubeActivities(kube)
     sweep = SweepActivities(kube)
+    sets = InferenceSetActivities(kube)
     return [
         PlanningActivities(config).validate_workspace,
         objects.ensure_workspace_object,
@@ -49,4 +52,8 @@ def provisioning_activities(
         HealthActivities(kube).check_inference_health,
         sweep.list_sweep_candidates,
         sweep.sample_inference_traffic,
+        sets.validate_inferenceset,
+        sets.observe_inferenceset_workspaces,
+        sets.resume_inferenceset_workspace,
+        sets.write_inferenceset_status,
     ]
