@@ -57,6 +57,19 @@ class ComponentDefaults:
     temporal_secret: str = "kaito-temporal"
 
 
+def crds() -> list[dict[str, Any]]:
+    """Every CRD in deploy/crds (the Workspace's first), labelled as part of kaito-temporal."""
+    found = [
+        doc
+        for path in sorted(CRD_FILE.parent.glob("*.yaml"), key=lambda p: p != CRD_FILE)
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") == "CustomResourceDefinition"
+    ]
+    for crd in found:
+        crd.setdefault("metadata", {}).setdefault("labels", {}).update(PART_OF)
+    return found
+
+
 def workspace_crd() -> dict[str, Any]:
     """The Workspace CRD from deploy/crds (v1alpha1 served, v1beta1 stored)."""
     docs = [d for d in yaml.safe_load_all(CRD_FILE.read_text()) if d]
@@ -117,6 +130,7 @@ def worker_role() -> dict[str, Any]:
         [
             _rule([API_GROUP], [PLURAL], ["get", "list", "watch", "create", "delete"]),
             _rule([API_GROUP], [f"{PLURAL}/status"], ["get", "patch", "update"]),
+            _rule([API_GROUP], ["inferencesets/status"], ["get", "patch", "update"]),
             _rule(
                 ["apps"], ["statefulsets"], ["get", "list", "watch", "create", "patch", "update", "delete"]
             ),
@@ -145,6 +159,7 @@ def controller_role() -> dict[str, Any]:
         CONTROLLER,
         [
             _rule([API_GROUP], [PLURAL], ["get", "list", "watch", "patch", "update"]),
+            _rule([API_GROUP], ["inferencesets"], ["get", "list", "watch", "patch", "update"]),
             _rule([""], ["nodes"], READ),
             _rule(["apps"], ["statefulsets"], READ),
             EVENTS_RULE,

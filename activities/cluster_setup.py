@@ -24,7 +24,7 @@ from activities.cluster_manifests import (
     ComponentDefaults,
     access_manifests,
     component_manifests,
-    workspace_crd,
+    crds,
 )
 from workflows.bootstrap_contracts import AppliedObjects, BootstrapActivity, ClusterIssuer, ClusterSetup
 
@@ -94,12 +94,13 @@ class ClusterSetupActivities:
 
     @activity.defn(name=BootstrapActivity.INSTALL_CRD)
     async def install_workspace_crd(self, setup: ClusterSetup) -> AppliedObjects:
-        """Apply the Workspace CRD and wait until the apiserver serves it (Established)."""
-        applied = await apply_objects(self._api, [workspace_crd()], "apply the Workspace CRD")
+        """Apply every CRD in deploy/crds and wait until the apiserver serves each one (Established)."""
+        applied = await apply_objects(self._api, crds(), "apply the CRDs")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CRD_ESTABLISHED_SECONDS
+        names = [crd["metadata"]["name"] for crd in crds()]
         while not await kube_api.call(
-            "read the Workspace CRD", lambda: crd_established(self._api), missing_retries=True
+            "read the CRDs", lambda: all(crd_established(self._api, n) for n in names), missing_retries=True
         ):
             if loop.time() > deadline:
                 raise ApplicationError(

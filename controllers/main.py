@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 import controllers.handlers as handlers
+import controllers.inferenceset  # noqa: F401  (registers the InferenceSet handlers)
 from connections.temporal import connect
 from controllers.signals import SignalSender
 

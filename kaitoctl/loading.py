@@ -4,6 +4,8 @@ from pathlib import Path
 
 import yaml
 
+from workflows.inferenceset_spec import KIND as INFERENCESET_KIND
+from workflows.inferenceset_spec import inferenceset_replica
 from workflows.workspace_spec import Workspace
 from workflows.workspace_validation import Problem, WorkspaceInvalid, parse_workspace
 
@@ -24,4 +26,6 @@ def load_workspace_file(path: Path) -> Workspace:
         raise WorkspaceInvalid([Problem(where, f"not valid YAML{at}: {problem}")]) from None
     if len(documents) != 1:
         raise WorkspaceInvalid([Problem(where, f"expected one Workspace document, found {len(documents)}")])
+    if isinstance(documents[0], dict) and documents[0].get("kind") == INFERENCESET_KIND:
+        return inferenceset_replica(documents[0])
     return parse_workspace(documents[0])
