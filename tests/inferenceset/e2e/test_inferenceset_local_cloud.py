@@ -1,0 +1,108 @@
+"""An InferenceSet on the local cloud, from `kubectl apply` of KAITO's example: two Workspaces Ready;
+`kubectl scale --replicas=0` suspends both (pools at 0 nodes, Workspaces kept); scaling to 1 resumes
+one of the same Workspaces and to 2 the other; delete leaves no Workspace, pool, node, pod or workflow."""
+
+import json
+from functools import partial
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition
+from tests.e2e.test_seed_walkthrough import gone
+from tests.inferenceset.conftest import kaito_inferenceset
+from tests.waiting import wait_for
+from workflows.inferenceset_spec import LABEL_CREATED_BY
+from workflows.naming import agent_pool_name
+
+pytestmark = pytest.mark.controlplane
+
+SET = "phi-4-mini"
+
+
+def replicas(stack: Stack) -> dict[str, str | None]:
+    """Each replica Workspace's KAITO state, by name."""
+    listed = stack.kubectl("get", "workspaces", "-l", f"{LABEL_CREATED_BY}={SET}", "-o", "json").stdout
+    return {w["metadata"]["name"]: (w.get("status") or {}).get("state") for w in json.loads(listed)["items"]}
+
+
+def states(stack: Stack, *wanted: str) -> dict[str, str | None] | None:
+    found = replicas(stack)
+    return found if sorted(s or "" for s in found.values()) == sorted(wanted) else None
+
+
+def inferenceset(stack: Stack) -> dict[str, Any] | None:
+    done = stack.kubectl("get", "inferenceset", SET, "-o", "json", check=False)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def pool_count(stack: Stack, name: str) -> int | None:
+    pool = agent_pool_name("default", name)
+    return next((int(p["count"]) for p in stack.gpu_pools() if p["name"] == pool), None)
+
+
+def explain(stack: Stack) -> str:
+    listed = stack.kubectl("get", "inferencesets,workspaces", "-o", "wide", check=False).stdout
+    shown = stack.kubectl("get", "inferenceset", SET, "-o", "jsonpath={.status}", check=False).stdout
+    return f"{listed}\nstatus: {shown}"
+
+
+def test_inferenceset_scales_to_zero_and_back_and_deletes_to_nothing(stack: Stack) -> None:
+    manifest = kaito_inferenceset("kaito_inferenceset_phi_4_mini.yaml")  # KAITO's, unchanged but replicas
+    manifest["spec"]["replicas"] = 2
+    stack.apply(manifest)
+    see = partial(explain, stack)
+    up = wait_for(
+        lambda: states(stack, "Ready", "Ready"), "two Ready replicas", timeout=2 * STEP_TIMEOUT, explain=see
+    )
+    names = sorted(up)
+    shown = wait_for(
+        lambda: (s := inferenceset(stack)) and (s.get("status") or {}).get("readyReplicas") == 2 and s,
+        "readyReplicas 2", timeout=STEP_TIMEOUT, explain=see,
+    )  # fmt: skip
+    assert condition(shown, "InferenceSetReady")["status"] == "True"  # type: ignore[index]
+    ignored = condition(shown, "AutoscalingAnnotationsIgnored")
+    assert (
+        ignored and ignored["status"] == "True" and "scaledobject.kaito.sh/metricName" in ignored["message"]
+    )
+    table = stack.kubectl("get", "inferenceset", SET).stdout.splitlines()
+    assert table[0].split() == ["NAME", "REPLICAS", "READYREPLICAS", "AGE"] and table[1].split()[:3] == [
+        SET,
+        "2",
+        "2",
+    ]
+
+    stack.kubectl("scale", "inferenceset", SET, "--replicas=0")
+    down = wait_for(
+        lambda: states(stack, "Suspended", "Suspended"), "both replicas suspended", timeout=2 * STEP_TIMEOUT,
+        explain=see,
+    )  # fmt: skip
+    assert sorted(down) == names, "suspended, not deleted"
+    assert all(pool_count(stack, n) == 0 for n in names), "each pool kept, at 0 nodes"
+    pods = f"kaito.sh/workspace in ({','.join(names)})"
+    wait_for(
+        lambda: not stack.kubectl("get", "pods", "-l", pods, "-o", "name").stdout,
+        "the replicas' pods to go", timeout=STEP_TIMEOUT,
+    )  # fmt: skip
+
+    stack.kubectl("scale", "inferenceset", SET, "--replicas=1")
+    one = wait_for(
+        lambda: states(stack, "Ready", "Suspended"), "one replica resumed", timeout=STEP_TIMEOUT, explain=see
+    )
+    assert sorted(one) == names, "the same Workspace resumed, no new one"
+    stack.kubectl("scale", "inferenceset", SET, "--replicas=2")
+    both = wait_for(
+        lambda: states(stack, "Ready", "Ready"), "both resumed", timeout=STEP_TIMEOUT, explain=see
+    )
+    assert sorted(both) == names
+
+    stack.kubectl("delete", "inferenceset", SET, "--wait=false")
+    wait_for(
+        lambda: inferenceset(stack) is None and all(gone(stack, n) for n in names),
+        "the InferenceSet and every replica to go", timeout=2 * STEP_TIMEOUT, explain=see,
+    )  # fmt: skip
+    running = stack.temporal(
+        "workflow", "list", "--query", 'ExecutionStatus = "Running"', "-o", "json"
+    ).stdout
+    ids = [w["execution"]["workflowId"] for w in json.loads(running or "[]")]
+    assert not [i for i in ids if SET in i], ids
