@@ -2,6 +2,7 @@
 `kubectl scale --replicas=0` suspends both (pools at 0 nodes, Workspaces kept); scaling to 1 resumes
 one of the same Workspaces and to 2 the other; delete leaves no Workspace, pool, node, pod or workflow."""
 
+import base64
 import json
 from functools import partial
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition
 from tests.e2e.test_seed_walkthrough import gone
-from tests.inferenceset.conftest import kaito_inferenceset
+from tests.inferenceset.conftest import KAITO_EXAMPLES, kaito_inferenceset
 from tests.waiting import wait_for
 from workflows.inferenceset_spec import LABEL_CREATED_BY
 from workflows.naming import agent_pool_name
@@ -106,3 +107,47 @@ def test_inferenceset_scales_to_zero_and_back_and_deletes_to_nothing(stack: Stac
     ).stdout
     ids = [w["execution"]["workflowId"] for w in json.loads(running or "[]")]
     assert not [i for i in ids if SET in i], ids
+
+
+def kaito_example_documents(file: str) -> str:
+    """The example file as a user applies it: the one placeholder KAITO leaves, the HF token, filled in."""
+    token = base64.b64encode(b"hf_not_a_real_token").decode()
+    return (KAITO_EXAMPLES / file).read_text().replace("<base64-encoded-huggingface-token>", token)
+
+
+# The two MIG examples have no instanceType: they need the BYO path (existing labelled GPU nodes).
+EXAMPLES_WITH_A_POOL = [
+    "kaito_inferenceset_llama-3.1_8b_instruct.yaml",
+    "kaito_inferenceset_mistral_7b-instruct.yaml",
+    "kaito_inferenceset_phi_4_mini.yaml",
+]
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("file", EXAMPLES_WITH_A_POOL)
+def test_kaito_example_reaches_ready_and_deletes_to_nothing(stack: Stack, file: str) -> None:
+    manifest = kaito_inferenceset(file)
+    name, count = manifest["metadata"]["name"], manifest["spec"]["replicas"]
+    stack.kubectl("apply", "-f", "-", stdin=kaito_example_documents(file))
+
+    def ready() -> dict[str, Any] | None:
+        done = stack.kubectl("get", "inferenceset", name, "-o", "json", check=False)
+        shown = json.loads(done.stdout) if done.returncode == 0 else {}
+        ok = condition(shown, "InferenceSetReady")
+        return shown if ok and ok["status"] == "True" and shown["status"]["readyReplicas"] == count else None
+
+    wait_for(
+        ready,
+        f"{name}: {count} Ready replica(s)",
+        timeout=count * STEP_TIMEOUT,
+        explain=partial(explain, stack),
+    )
+    listed = stack.kubectl("get", "workspaces", "-l", f"{LABEL_CREATED_BY}={name}", "-o", "json").stdout
+    names = [w["metadata"]["name"] for w in json.loads(listed)["items"]]
+    assert len(names) == count
+    stack.kubectl("delete", "inferenceset", name, "--wait=false")
+    wait_for(
+        lambda: stack.kubectl("get", "inferenceset", name, check=False).returncode != 0
+        and all(gone(stack, n) for n in names),
+        f"{name} and its replicas to go", timeout=count * STEP_TIMEOUT, explain=partial(explain, stack),
+    )  # fmt: skip
