@@ -12,7 +12,12 @@ from typing import Any
 
 from kubernetes.client import ApiClient, CustomObjectsApi
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import kube_api
@@ -109,6 +114,11 @@ async def _observe(namespace: str, name: str) -> ReplicaState:
         if err.status == RPCStatusCode.NOT_FOUND:
             return ReplicaState(name=name, closed="NotFound")
         raise
+    if described.status == WorkflowExecutionStatus.FAILED:
+        try:
+            await handle.result()
+        except WorkflowFailureError as failed:
+            return ReplicaState(name=name, closed="Failed", message=str(failed.cause or failed))
     if described.status != WorkflowExecutionStatus.RUNNING:
         return ReplicaState(name=name, closed=_closed_as(described.status))
     status = await handle.query(STATUS_QUERY, result_type=WorkspaceStatus, rpc_timeout=QUERY_TIMEOUT)

@@ -117,7 +117,9 @@ async def replica_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **
         return
     handle = _client(memo).get_workflow_handle(workflow_id_for(namespace, set_name))
     try:
-        await handle.signal(SignalName.WORKSPACE_CHANGED, WorkspaceChanged(name=name))
+        await handle.signal(
+            SignalName.WORKSPACE_CHANGED, WorkspaceChanged(name=name, deleted=type == "DELETED")
+        )
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise

@@ -124,6 +124,7 @@ class InferenceSetResult(BaseModel):
 
 class WorkspaceChanged(BaseModel):
     name: str
+    deleted: bool = False  # the Workspace object is gone from the cluster
 
 
 class CarriedReplicas(BaseModel):

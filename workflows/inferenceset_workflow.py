@@ -16,6 +16,7 @@ by an activity (the children's status query), when the controller signals that a
 changed and, as a backstop, on a timer.
 """
 
+import asyncio
 import contextlib
 from datetime import timedelta
 from typing import Any
@@ -106,6 +107,7 @@ class InferenceSetWorkflow:
         self._pending: InferenceSet | None = None
         self._delete_requested = False
         self._nudged = False
+        self._objects_gone: set[str] = set()
         self._conditions: dict[str, Condition] = {}
         self._written: dict[str, Any] | None = None
         self._deleted = False
@@ -182,8 +184,14 @@ class InferenceSetWorkflow:
             state = states.get(replica.name)
             if state is not None:
                 replica.phase, replica.closed, replica.message = state.phase, state.closed, state.message
-        # A replica whose workflow completed was deleted (by the set or by a user): it is gone.
-        self._replicas = [r for r in self._replicas if r.closed not in ("Completed", "NotFound")]
+        # A replica whose workflow completed was deleted (by the set or by a user): it is gone. So is one
+        # whose workflow had ended (failed) when a user deleted its Workspace object.
+        self._replicas = [
+            r
+            for r in self._replicas
+            if r.closed not in ("Completed", "NotFound") and not (r.closed and r.name in self._objects_gone)
+        ]
+        self._objects_gone &= {r.name for r in self._replicas}
 
     def _busy(self) -> bool:
         return any(_in_flight(r) for r in self._replicas)
@@ -202,6 +210,10 @@ class InferenceSetWorkflow:
 
     async def _act(self) -> bool:
         """At most one change to one replica; True when something was done."""
+        ended = [r for r in self._replicas if r.want == Want.DELETE and r.closed is not None]
+        if ended:  # asked to go while its workflow was failing: only its Workspace object is left
+            await self._delete(ended[0])
+            return True
         target = self._target()
         serving = [r for r in self._replicas if r.want == Want.SERVE]
         removing = any(_in_flight(r) for r in self._replicas if r.want != Want.SERVE)
@@ -249,7 +261,7 @@ class InferenceSetWorkflow:
         ws = replica_workspace(self._iset, name)
         attributes = TypedSearchAttributes([*sa.of_workspace(ws), SearchAttributePair(sa.PHASE, "Pending")])
         try:
-            await workflow.start_child_workflow(
+            child = await workflow.start_child_workflow(
                 WORKSPACE_WORKFLOW,
                 ws,
                 id=workspace_workflow_id(ws.namespace, name),
@@ -263,7 +275,14 @@ class InferenceSetWorkflow:
                 "workspace %s/%s already exists; another name next time", ws.namespace, name
             )
             return
+        # Its end (deleted, or failed) is an event of this run too: look at the replicas again then.
+        child.add_done_callback(self._child_ended)
         self._replicas.append(Replica(name=name, phase=Phase.PENDING))
+
+    def _child_ended(self, ended: "asyncio.Future[Any]") -> None:
+        if not ended.cancelled():
+            ended.exception()  # retrieved: how it ended is read by the next observation
+        self._nudged = True
 
     def _new_name(self, taken: set[str]) -> str:
         rng = workflow.random()
@@ -367,6 +386,9 @@ class InferenceSetWorkflow:
             self._set(CONDITION_READY, "True", "inferencesetReady", "inferenceset is ready")
         else:
             message = f"inferenceset is not ready, {ready}/{desired} replicas are ready"
+            failed = [r for r in self._replicas if r.closed is not None or r.phase == Phase.FAILED]
+            if failed:
+                message += "; " + "; ".join(f"{r.name} failed: {r.message}" for r in failed)
             self._set(CONDITION_READY, "False", "inferencesetNotReady", message)
         limit = self.serving_limit()
         if limit is not None and limit < desired and self._plan is not None:
@@ -427,6 +449,8 @@ class InferenceSetWorkflow:
     @workflow.signal(name=SignalName.WORKSPACE_CHANGED)
     def workspace_changed(self, change: WorkspaceChanged) -> None:
         self._nudged = True
+        if change.deleted:
+            self._objects_gone.add(change.name)
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> InferenceSetStatus:

@@ -1,5 +1,5 @@
 """Record the InferenceSet workflow's histories for its replay test:
-`python -m tests.inferenceset.record_histories`.
+`python -m tests.inferenceset.record_histories [NAME ...]`.
 
 Re-record only on purpose: a saved history is the contract that running InferenceSets keep replaying
 after a deploy; a change that cannot replay one needs `workflow.patched`. Each scenario is one of the
@@ -8,6 +8,7 @@ workflow's, replayed by tests/workflow/test_replay.py).
 """
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ RECORDED: dict[str, tuple[Scenario, str]] = {
         "scaled",
     ),
     "node-count-limit": (scenarios.test_node_count_limit_caps_the_replicas_and_says_so, "capped"),
+    "failed-replica-removed-first": (scenarios.test_a_failed_replica_is_reported_and_removed_first, "short"),
 }
 
 
@@ -44,11 +46,11 @@ async def record(name: str) -> None:
     print(f"recorded {name}: {len(history.events)} events")
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
-    for name in RECORDED:
+    for name in names or list(RECORDED):
         await record(name)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

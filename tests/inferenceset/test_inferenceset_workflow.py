@@ -220,3 +220,37 @@ async def test_an_invalid_set_starts_no_replica_and_says_why(
         assert cloud.calls.get(ActivityName.ENSURE_OBJECT, 0) == 0
         await handle.signal(SignalName.DELETE)
         await handle.result()
+
+
+def one_ready_one_failed(status: InferenceSetStatus) -> bool:
+    ended = [r.closed for r in status.replicas if r.closed]
+    return len(status.replicas) == 2 and ended == ["Failed"] and Phase.READY in phases(status).values()
+
+
+async def test_a_failed_replica_is_reported_and_removed_first(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
+    cloud.auto = True
+    cloud.pool_refused_on_call = 2  # the second replica's pool: no quota left
+    recorder = StatusRecorder(cloud)
+    iset = phi_set(name="short", replicas=2)
+    async with set_worker(env.client, cloud, recorder) as task_queue:
+        handle = await start(env, task_queue, iset)
+        shown = await until(
+            handle,
+            one_ready_one_failed,
+            "one Ready replica and one failed",
+        )  # fmt: skip
+        (failed,) = [r.name for r in shown.replicas if r.closed]
+        ready = recorder.condition(CONDITION_READY)
+        assert ready and ready[:2] == ("False", "inferencesetNotReady")
+        assert ready[2].startswith("inferenceset is not ready, 1/2 replicas are ready; ")
+        assert f"{failed} failed: " in ready[2] and "no NCSv3 cores left" in ready[2]
+        deleted_before = cloud.calls.get(ActivityName.DELETE_OBJECT, 0)
+
+        iset = await scale(handle, iset, 1)
+        left = await until(handle, lambda s: len(s.replicas) == 1, "the failed replica removed")
+        assert left.replicas[0].name != failed and left.replicas[0].phase == Phase.READY
+        assert cloud.calls[ActivityName.DELETE_OBJECT] == deleted_before + 1, "its Workspace object deleted"
+        await handle.signal(SignalName.DELETE)
+        await handle.result()
