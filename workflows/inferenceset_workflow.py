@@ -133,13 +133,13 @@ class InferenceSetWorkflow:
     # ---- the loop: observe, take one action, show the status ---------------------------------------
 
     async def _step(self) -> bool:
+        self._nudged = False  # a nudge from here on (during the observation, say) means: look again
         await self._observe()
         acted = await self._act() if self._plan is not None else False
         await self._write_status()
         return acted
 
     async def _wait(self, timeout: timedelta) -> None:
-        self._nudged = False
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: (
@@ -346,6 +346,7 @@ class InferenceSetWorkflow:
         """Delete every replica, suspended or not, and wait until each one's workflow has ended."""
         self._set(CONDITION_DELETING, "True", "inferencesetDeleted", "inferenceset is being deleted")
         while True:
+            self._nudged = False
             await self._observe()
             for replica in list(self._replicas):
                 if replica.want != Want.DELETE or replica.closed is not None:

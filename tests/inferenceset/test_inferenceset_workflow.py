@@ -61,11 +61,14 @@ async def set_status(handle: Handle) -> InferenceSetStatus:
 async def until(
     handle: Handle, reached: Callable[[InferenceSetStatus], bool], what: str, timeout: float = 30.0
 ) -> InferenceSetStatus:
+    last: list[InferenceSetStatus] = []
+
     async def check() -> InferenceSetStatus | None:
         status = await set_status(handle)
+        last[:] = [status]
         return status if reached(status) else None
 
-    return await wait_for_async(check, what, timeout=timeout)
+    return await wait_for_async(check, what, timeout=timeout, explain=lambda: repr(last))
 
 
 def phases(status: InferenceSetStatus) -> dict[str, Phase | None]:
