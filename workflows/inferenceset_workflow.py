@@ -120,10 +120,8 @@ class InferenceSetWorkflow:
             if self._delete_requested:
                 break
             if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    set_input(self._iset), memo={CARRIED_MEMO: CarriedReplicas(replicas=self._replicas)}
-                )
+                await self._continue_as_new()
+                break  # reached only when a delete arrived meanwhile
             if not acted:
                 await self._wait(RECHECK_IN_FLIGHT if self._busy() else RECHECK_SETTLED)
             if self._pending is not None:
@@ -138,6 +136,14 @@ class InferenceSetWorkflow:
         acted = await self._act() if self._plan is not None else False
         await self._write_status()
         return acted
+
+    async def _continue_as_new(self) -> None:
+        """A fresh history that keeps the replicas (a memo) and the newest spec, unless a delete came."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._delete_requested:
+            return
+        carried = CarriedReplicas(replicas=self._replicas)
+        workflow.continue_as_new(set_input(self._pending or self._iset), memo={CARRIED_MEMO: carried})
 
     async def _wait(self, timeout: timedelta) -> None:
         with contextlib.suppress(TimeoutError):
@@ -241,16 +247,17 @@ class InferenceSetWorkflow:
         return await self._converge()
 
     async def _converge(self) -> bool:
-        """Re-send what a replica missed: a suspend it ignored, a resume that did not take."""
+        """Re-send what a replica missed (a suspend it ignored, a resume that did not take), then wait
+        for it to move: False, so that a replica slow to take the request is not asked again at once."""
         for replica in self._replicas:
             if replica.closed is not None:
                 continue
             if replica.want == Want.SUSPEND and replica.phase == Phase.READY:
                 await self._suspend(replica)
-                return True
+                return False
             if replica.want == Want.SERVE and replica.phase == Phase.SUSPENDED:
                 await self._resume(replica)
-                return True
+                return False
         return False
 
     # ---- the actions ------------------------------------------------------------------------------

@@ -22,12 +22,13 @@ from workflows.inferenceset_contracts import (
     CONDITION_READY,
     CONDITION_SUSPENDED,
     STATUS_QUERY,
+    CarriedReplicas,
     InferenceSetResult,
     InferenceSetStatus,
     SignalName,
 )
 from workflows.inferenceset_spec import LABEL_CREATED_BY, InferenceSet, parse_inferenceset, workflow_id_for
-from workflows.inferenceset_workflow import InferenceSetWorkflow
+from workflows.inferenceset_workflow import CARRIED_MEMO, InferenceSetWorkflow
 from workflows.workspace_contracts import ActivityName, Phase
 
 Handle = WorkflowHandle[Any, Any]
@@ -257,3 +258,32 @@ async def test_a_failed_replica_is_reported_and_removed_first(
         assert cloud.calls[ActivityName.DELETE_OBJECT] == deleted_before + 1, "its Workspace object deleted"
         await handle.signal(SignalName.DELETE)
         await handle.result()
+
+
+async def test_a_new_run_keeps_owning_the_replicas_it_carries(
+    env: WorkflowEnvironment, cloud: FakeCloud
+) -> None:
+    """What continue-as-new relies on: the replicas outlive their parent's run (close policy ABANDON),
+    and a run handed them in its memo carries on with them instead of creating new ones."""
+    cloud.auto = True
+    recorder = StatusRecorder(cloud)
+    iset = phi_set(name="carried", replicas=2)
+    async with set_worker(env.client, cloud, recorder) as task_queue:
+        first = await start(env, task_queue, iset)
+        owned = await until(first, all_in(Phase.READY, 2), "two Ready replicas")
+        await first.terminate("the run ends; its replicas must not")
+        for replica in owned.replicas:
+            child = await env.client.get_workflow_handle(f"workspace/default/{replica.name}").describe()
+            assert child.status == WorkflowExecutionStatus.RUNNING
+
+        carried = CarriedReplicas(replicas=owned.replicas)
+        second = await env.client.start_workflow(
+            InferenceSetWorkflow.run, iset, id=workflow_id_for("default", "carried"), task_queue=task_queue,
+            memo={CARRIED_MEMO: carried},
+        )  # fmt: skip
+        iset = await scale(second, iset, 0)
+        down = await until(second, all_in(Phase.SUSPENDED, 2), "the carried replicas suspended", timeout=60)
+        assert sorted(phases(down)) == sorted(phases(owned))
+        assert cloud.calls[ActivityName.ENSURE_OBJECT] == 2, "no new replica"
+        await second.signal(SignalName.DELETE)
+        await second.result()
