@@ -1,4 +1,5 @@
-"""An InferenceSet on the local cloud, from `kubectl apply` of KAITO's example: two Workspaces Ready;
+"""An InferenceSet on the local cloud, from `kubectl apply` of KAITO's example: an invalid one is refused
+in its status and starts nothing; two Workspaces Ready;
 `kubectl scale --replicas=0` suspends both (pools at 0 nodes, Workspaces kept); scaling to 1 resumes
 one of the same Workspaces and to 2 the other; delete leaves no Workspace, pool, node, pod or workflow."""
 
@@ -46,6 +47,25 @@ def explain(stack: Stack) -> str:
     listed = stack.kubectl("get", "inferencesets,workspaces", "-o", "wide", check=False).stdout
     shown = stack.kubectl("get", "inferenceset", SET, "-o", "jsonpath={.status}", check=False).stdout
     return f"{listed}\nstatus: {shown}"
+
+
+def test_an_invalid_inferenceset_is_refused_in_its_status(stack: Stack) -> None:
+    manifest = kaito_inferenceset("kaito_inferenceset_phi_4_mini.yaml")
+    manifest["metadata"]["name"] = "refused"
+    manifest["spec"]["template"]["inference"]["preset"]["name"] = "phi-5"
+    stack.apply(manifest)
+
+    def refusal() -> dict[str, Any] | None:
+        done = stack.kubectl("get", "inferenceset", "refused", "-o", "json")
+        found = condition(json.loads(done.stdout), "InferenceSetReady")
+        return found if found and found["reason"] == "InvalidSpec" else None
+
+    refused = wait_for(refusal, "the refusal in the status", timeout=STEP_TIMEOUT)
+    assert refused["status"] == "False" and "spec.template.inference.preset.name" in refused["message"]
+    assert "phi-5" in refused["message"]
+    listed = stack.kubectl("get", "workspaces", "-l", f"{LABEL_CREATED_BY}=refused", "-o", "name").stdout
+    assert not listed.strip()
+    stack.kubectl("delete", "inferenceset", "refused", "--timeout=60s")
 
 
 def test_inferenceset_scales_to_zero_and_back_and_deletes_to_nothing(stack: Stack) -> None:
