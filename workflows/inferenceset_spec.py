@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from workflows.naming import MAX_WORKSPACE_NAME
+from workflows.sweep_contracts import ANNOTATION_SCALE_TO_ZERO
 from workflows.workspace_spec import (
     InferenceSpec,
     LabelSelector,
@@ -130,11 +131,12 @@ def replica_workspace(iset: InferenceSet, name: str) -> Workspace:
         label_selector=iset.spec.label_selector,
         partition=template.resource.partition,
     )
+    # The set scales its replicas (replicas: 0 suspends them); the idle sweep must not suspend one the
+    # set would resume.
+    annotations = {**(meta.annotations or {}), ANNOTATION_SCALE_TO_ZERO: "false"}
     return Workspace(
         api_version="kaito.sh/v1beta1",
-        metadata=ObjectMeta(
-            name=name, namespace=iset.namespace, labels=labels, annotations=dict(meta.annotations or {})
-        ),
+        metadata=ObjectMeta(name=name, namespace=iset.namespace, labels=labels, annotations=annotations),
         resource=resource,
         inference=template.inference.model_copy(deep=True),
     )
@@ -202,6 +204,12 @@ def validate_inferenceset(iset: InferenceSet) -> Report:
             f"annotations {', '.join(sorted(iset.autoscaling_annotations))} are accepted but not acted "
             "on: they configure KAITO's KEDA scaler, which is not part of kaito-temporal; "
             "change spec.replicas (or kubectl scale) instead"
+        )
+    template_annotations = (spec.template.metadata.annotations if spec.template.metadata else None) or {}
+    if template_annotations.get(ANNOTATION_SCALE_TO_ZERO, "false").strip().lower() != "false":
+        report.warnings.append(
+            f"spec.template.metadata.annotations[{ANNOTATION_SCALE_TO_ZERO}] is set to false on every "
+            "replica: the InferenceSet scales its replicas (replicas: 0 suspends them)"
         )
     if spec.auto_upgrade:
         report.warnings.append("spec.autoUpgrade is accepted but not acted on")

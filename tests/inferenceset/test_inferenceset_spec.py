@@ -69,7 +69,7 @@ def test_replica_workspace_is_the_template_with_the_sets_selector() -> None:
     iset = parse_inferenceset(manifest)
     ws = replica_workspace(iset, "mistral-7b-instruct-b2c4d")
     assert ws.metadata.labels == {"team": "a", LABEL_CREATED_BY: "mistral-7b-instruct"}
-    assert ws.annotations == {"kaito.sh/runtime": "vllm"}
+    assert ws.annotations == {"kaito.sh/runtime": "vllm", "kaito.sh/scale-to-zero": "false"}
     assert ws.match_labels == {"apps": "mistral-7b-instruct"}
     assert ws.resource.instance_type == "Standard_NC24ads_A100_v4" and ws.preset_name == "mistral-7b-instruct"
     assert selector_of(iset.name) == "inferenceset.kaito.sh/created-by=mistral-7b-instruct"
@@ -108,3 +108,12 @@ def test_an_unknown_field_or_kind_is_refused() -> None:
         parse_inferenceset(manifest)
     with pytest.raises(WorkspaceInvalid, match=r"kind: expected InferenceSet, got 'Workspace'"):
         parse_inferenceset({**manifest, "kind": "Workspace"})
+
+
+def test_replicas_opt_out_of_the_idle_sweep_and_a_template_saying_otherwise_is_warned() -> None:
+    manifest = kaito_inferenceset("kaito_inferenceset_phi_4_mini.yaml")
+    manifest["spec"]["template"]["metadata"] = {"annotations": {"kaito.sh/scale-to-zero": "true"}}
+    iset = parse_inferenceset(manifest)
+    assert replica_workspace(iset, "phi-4-mini-bcdfg").annotations["kaito.sh/scale-to-zero"] == "false"
+    warnings = validate_inferenceset(iset).warnings
+    assert any("kaito.sh/scale-to-zero] is set to false on every replica" in w for w in warnings), warnings
