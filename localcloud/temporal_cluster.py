@@ -8,6 +8,7 @@ itself is done here the way an operator does it: the schema applied with the ser
 `temporal-sql-tool`, the `default` namespace registered, our search attributes added.
 """
 
+import argparse
 import asyncio
 import os
 import subprocess
@@ -15,13 +16,18 @@ from datetime import timedelta
 from pathlib import Path
 
 from google.protobuf.duration_pb2 import Duration
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
+    RegisterNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from connections.temporal import TemporalSettings, connect
+from connections.temporal import TemporalSettings, connect, load_settings
 from localcloud.ports import port_open
 from localcloud.processes import stop_process
 from localcloud.temporal_cluster_config import (
@@ -175,49 +181,11 @@ class TemporalCluster:
         """Stop the Temporal server by PID and start it again on the same database and ports."""
         await self.stop_server()
         client = await self.start_server(timeout)
-        await self._namespace_ready(client, timeout)
+        await namespace_ready(client, timeout)
         return client
 
     async def _register(self, client: Client) -> None:
-        """The `default` namespace and our search attributes, as an operator registers them (idempotent)."""
-        service = client.workflow_service
-        try:
-            await service.describe_namespace(DescribeNamespaceRequest(namespace=NAMESPACE))
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            retention = Duration()
-            retention.FromTimedelta(RETENTION)
-            await service.register_namespace(
-                RegisterNamespaceRequest(namespace=NAMESPACE, workflow_execution_retention_period=retention)
-            )
-        await self._namespace_ready(client, 60.0)
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=NAMESPACE)
-        )
-        missing = {key.name for key in sa.ALL} - set(listed.custom_attributes)
-        if missing:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(
-                    namespace=NAMESPACE,
-                    search_attributes=dict.fromkeys(missing, IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD),
-                )
-            )
-
-    async def _namespace_ready(self, client: Client, timeout: float) -> None:
-        """Until the frontend's namespace cache knows `default` (a fresh registration takes seconds)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            try:
-                await client.workflow_service.describe_namespace(
-                    DescribeNamespaceRequest(namespace=NAMESPACE)
-                )
-                await client.count_workflows()
-                return
-            except RPCError:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-            await asyncio.sleep(0.2)
+        await register_namespace(client)
 
     async def _start_ui(self, timeout: float) -> None:
         assert self.certs is not None
@@ -247,6 +215,94 @@ class TemporalCluster:
         await self.postgres.stop()
 
 
+async def register_namespace(client: Client) -> None:
+    """The `default` namespace and our search attributes, as an operator registers them (idempotent)."""
+    service = client.workflow_service
+    try:
+        await service.describe_namespace(DescribeNamespaceRequest(namespace=NAMESPACE))
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        retention = Duration()
+        retention.FromTimedelta(RETENTION)
+        await service.register_namespace(
+            RegisterNamespaceRequest(namespace=NAMESPACE, workflow_execution_retention_period=retention)
+        )
+    await namespace_ready(client, 60.0)
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=NAMESPACE)
+    )
+    missing = {key.name for key in sa.ALL} - set(listed.custom_attributes)
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=NAMESPACE,
+                search_attributes=dict.fromkeys(missing, IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD),
+            )
+        )
+
+
+async def namespace_ready(client: Client, timeout: float) -> None:
+    """Until the frontend's namespace cache knows `default` (a fresh registration takes seconds)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=NAMESPACE))
+            await client.count_workflows()
+            return
+        except RPCError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.2)
+
+
+async def _register_from_environment(timeout: float) -> None:
+    """Connect with `KAITO_TEMPORAL_*` (retrying while the server starts), then register."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            client = await connect(load_settings())
+            break
+        except RuntimeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+    await register_namespace(client)
+
+
+async def _polled(task_queue: str) -> int:
+    """How many pollers the task queue's workflow side has (a worker that serves it polls it)."""
+    client = await connect(load_settings())
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(described.pollers)
+
+
+def main() -> None:
+    """docker-compose's helpers, connecting with `KAITO_TEMPORAL_*`:
+    `register` (the one-shot namespace setup) and `polled QUEUE` (a worker's healthcheck: exit 1 while
+    nobody polls its task queue)."""
+    parser = argparse.ArgumentParser(description="Temporal setup and health for docker-compose.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    register = commands.add_parser("register", help="the default namespace and our search attributes")
+    register.add_argument("--timeout", type=float, default=120.0)
+    polled = commands.add_parser("polled", help="exit 0 once a worker polls this task queue")
+    polled.add_argument("task_queue")
+    args = parser.parse_args()
+    if args.command == "register":
+        asyncio.run(_register_from_environment(args.timeout))
+        print(f"namespace {NAMESPACE} ready with search attributes {', '.join(key.name for key in sa.ALL)}")
+        return
+    pollers = asyncio.run(_polled(args.task_queue))
+    print(f"{args.task_queue}: {pollers} poller(s)")
+    raise SystemExit(0 if pollers else 1)
+
+
 def client_exports(state_dir: Path) -> str | None:
     """The `export KAITO_TEMPORAL_*=…` lines for a local cloud on this cluster; None on the dev server."""
     path = state_dir / "temporal-cluster" / CLIENT_ENV_FILE
@@ -255,3 +311,7 @@ def client_exports(state_dir: Path) -> str | None:
         if path.exists()
         else None
     )
+
+
+if __name__ == "__main__":
+    main()
