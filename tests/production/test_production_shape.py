@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,10 @@ async def pollers(client: Client) -> set[str]:
 
 async def status(client: Client) -> WorkspaceStatus | None:
     try:
-        return await client.get_workflow_handle(WORKFLOW_ID).query(STATUS_QUERY, result_type=WorkspaceStatus)
+        answer: WorkspaceStatus = await client.get_workflow_handle(WORKFLOW_ID).query(
+            STATUS_QUERY, result_type=WorkspaceStatus
+        )
+        return answer
     except RPCError:
         return None
 
@@ -217,7 +220,7 @@ async def test_production_shape_on_postgres_with_mtls(
     print(f"\nproduction shape: {figures}")
 
 
-async def _superset(found: Any, wanted: set[str]) -> bool:
+async def _superset(found: Awaitable[set[str]], wanted: set[str]) -> bool:
     return wanted <= await found
 
 
