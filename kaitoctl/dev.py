@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.live import Live
@@ -24,7 +23,7 @@ from kaitoctl.progress import progress_table
 from localcloud.processes import log_tail, pid_alive
 from localcloud.stack_file import StackInfo
 from localcloud.temporal_cluster import client_exports
-from localcloud.temporal_server import TEMPORAL_KINDS
+from localcloud.temporal_server import TemporalChoice
 from workflows.workspace_contracts import STATUS_QUERY, Phase, WorkspaceStatus
 from workflows.workspace_spec import workflow_id_for
 
@@ -100,16 +99,13 @@ def up(
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port (0: any free one)")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal UI port (0: any free one)")] = 8233,
     temporal: Annotated[
-        str,
-        typer.Option(
-            click_type=click.Choice(TEMPORAL_KINDS),
-            help="dev: the dev server; postgres: the Go-built server on PostgreSQL, with mTLS",
-        ),
-    ] = "dev",
+        TemporalChoice,
+        typer.Option(help="dev: the dev server; postgres: the Go-built server on PostgreSQL, mTLS"),
+    ] = TemporalChoice.DEV,
 ) -> None:
     """Start the local cloud in the background (a second `up` reuses it)."""
     directory = state or state_dir()
-    stack = bring_up(directory, realistic, (temporal_port, ui_port), temporal)
+    stack = bring_up(directory, realistic, (temporal_port, ui_port), temporal.value)
     out.print(endpoints_table(stack))
     exports = client_exports(directory) or f"KAITO_TEMPORAL_ADDRESS={stack.temporal}"
     out.print(f"\nexport KUBECONFIG={stack.kubeconfig} {exports}")

@@ -351,7 +351,7 @@ class LocalCloud:
             bootstrap=self._bootstrap_summary(),
             startup_seconds={name: round(value, 1) for name, value in self.timings.items()},
             pids={
-                "temporal": self.temporal.process.pid,
+                **self.temporal.pids,
                 **self.control_plane.pids,
                 "azure": self.azure.pid,
                 **{name: p.pid for name, p in self.processes.items()},

@@ -8,6 +8,7 @@ workflows.
 import asyncio
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -23,6 +24,13 @@ TemporalKind = Literal["dev", "postgres"]
 TEMPORAL_KINDS: tuple[TemporalKind, ...] = ("dev", "postgres")
 
 
+class TemporalChoice(StrEnum):
+    """The `--temporal` choices of `kaitoctl dev up`."""
+
+    DEV = "dev"
+    POSTGRES = "postgres"
+
+
 class TemporalLauncher(Protocol):
     """What the local cloud needs of its Temporal: where it listens, its PID, start/stop, and the
     `KAITO_TEMPORAL_*` variables with which a child process connects."""
@@ -34,6 +42,9 @@ class TemporalLauncher(Protocol):
 
     @property
     def ui_url(self) -> str: ...
+
+    @property
+    def pids(self) -> dict[str, int]: ...
 
     async def start(self) -> Client: ...
 
@@ -69,6 +80,10 @@ class TemporalDevServer:
     @property
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {"temporal": self.process.pid} if self.process is not None else {}
 
     def client_env(self) -> dict[str, str]:
         return {"KAITO_TEMPORAL_ADDRESS": self.address}

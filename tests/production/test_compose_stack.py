@@ -100,6 +100,10 @@ class ComposeTemporal:
             tls_server_name="temporal",
         )
 
+    @property
+    def pids(self) -> dict[str, int]:
+        return {}
+
     def client_env(self) -> dict[str, str]:
         return self.settings().client_env()
 
