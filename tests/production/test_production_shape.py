@@ -164,7 +164,7 @@ async def test_production_shape_on_postgres_with_mtls(
         manifest = example("workspace-phi-3-mini.yaml", name=NAME, namespace="default")
         await asyncio.to_thread(kubectl, cloud, "apply", "-f", "-", stdin=yaml.safe_dump(manifest))
         waiting = await wait_for_async(
-            lambda: _in_phase(client, Phase.WAITING_FOR_NODES), "the GPU wait", timeout=120, interval=0.05
+            lambda: _holding_nothing(client), "the GPU wait, no activity running", timeout=120, interval=0.05
         )
         assert waiting.phase is Phase.WAITING_FOR_NODES
         before_kill = task_completions(await client.get_workflow_handle(WORKFLOW_ID).fetch_history())
@@ -229,6 +229,16 @@ async def _in_phase(client: Client, phase: Phase) -> WorkspaceStatus | None:
     if current is not None and current.phase is Phase.FAILED:
         raise AssertionError(f"the workspace failed: {current.message}")
     return current if current is not None and current.phase is phase else None
+
+
+async def _holding_nothing(client: Client) -> WorkspaceStatus | None:
+    """In the durable GPU wait with its first recount done: the workflow holds no activity, only a timer
+    and the wait for the controllers' signal."""
+    current = await _in_phase(client, Phase.WAITING_FOR_NODES)
+    if current is None:
+        return None
+    described = await client.get_workflow_handle(WORKFLOW_ID).describe()
+    return None if described.raw_description.pending_activities else current
 
 
 async def _completed(client: Client) -> bool:
