@@ -148,6 +148,11 @@ async def test_production_shape_on_postgres_with_mtls(
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 200, await response.text()
         assert (await response.json())["namespaceInfo"]["name"] == "default"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{cluster.ui_url}/namespaces/default") as page,
+    ):
+        assert page.status == 200 and "<html" in (await page.text()).lower(), "the UI's embedded assets"
 
     # --- two provisioning workers; the one holding the workflow is SIGKILLed in the GPU wait -------------
     log = (cloud.logs / "worker-2.log").open("ab")
