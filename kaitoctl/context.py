@@ -5,9 +5,10 @@ After `kaitoctl dev up`, every command works without exports; against a real clu
 """
 
 import os
+import sys
 from pathlib import Path
 
-from connections.temporal import TemporalSettings
+from connections.temporal import TemporalSettings, TemporalSettingsError, load_settings
 from localcloud.stack_file import StackInfo
 
 
@@ -22,7 +23,11 @@ def running_stack(directory: Path | None = None) -> StackInfo | None:
 
 
 def temporal_settings() -> TemporalSettings:
-    settings = TemporalSettings()
+    try:
+        settings = load_settings()
+    except TemporalSettingsError as half_set:  # one line, as the workers say it; a usage error
+        print(f"error: {half_set}", file=sys.stderr)
+        raise SystemExit(2) from None
     stack = running_stack()
     if stack and "KAITO_TEMPORAL_ADDRESS" not in os.environ:
         settings.address = stack.temporal

@@ -157,3 +157,20 @@ def test_a_worker_with_a_half_set_mode_stops_with_that_line_and_exit_code_2(pem:
 def test_settings_built_in_code_are_checked_the_same_way(pem: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="KAITO_TEMPORAL_TLS_CLIENT_KEY is not"):
         TemporalSettings(tls_client_cert=pem["cert"])
+
+
+def test_kaitoctl_with_a_half_set_mode_says_that_line_and_exits_2(
+    pem: dict[str, Path], tmp_path: Path
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KAITO_")}
+    env = {**clean, "KAITO_STATE_DIR": str(tmp_path), "KAITO_TEMPORAL_API_KEY": "k",
+           "KAITO_TEMPORAL_ADDRESS": "eastus.azure.api.temporal.io:7233"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "kaitoctl", "workspace", "list"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: KAITO_TEMPORAL_API_KEY is set but KAITO_TEMPORAL_NAMESPACE is not: "
+        "Temporal Cloud needs the namespace the key belongs to (<namespace>.<account>)"
+    )
