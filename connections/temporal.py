@@ -12,6 +12,7 @@ settings load, with one line naming the variables, before anything connects. Eve
 pydantic data converter, so payloads are typed models.
 """
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
@@ -123,6 +124,16 @@ def load_settings() -> TemporalSettings:
         return TemporalSettings()
     except ValidationError as error:
         raise TemporalSettingsError(settings_problem(error)) from None
+
+
+def settings_or_exit() -> TemporalSettings:
+    """The settings from the environment for a process's start: a half-set mode is one line on stderr
+    and exit code 2 (a usage error), before anything connects."""
+    try:
+        return load_settings()
+    except TemporalSettingsError as half_set:
+        print(f"error: {half_set}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def settings_problem(error: ValidationError) -> str:

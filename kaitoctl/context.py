@@ -5,10 +5,9 @@ After `kaitoctl dev up`, every command works without exports; against a real clu
 """
 
 import os
-import sys
 from pathlib import Path
 
-from connections.temporal import TemporalSettings, TemporalSettingsError, load_settings
+from connections.temporal import TemporalSettings, settings_or_exit
 from localcloud.stack_file import StackInfo
 
 
@@ -23,11 +22,7 @@ def running_stack(directory: Path | None = None) -> StackInfo | None:
 
 
 def temporal_settings() -> TemporalSettings:
-    try:
-        settings = load_settings()
-    except TemporalSettingsError as half_set:  # one line, as the workers say it; a usage error
-        print(f"error: {half_set}", file=sys.stderr)
-        raise SystemExit(2) from None
+    settings = settings_or_exit()
     stack = running_stack()
     if stack and "KAITO_TEMPORAL_ADDRESS" not in os.environ:
         settings.address = stack.temporal

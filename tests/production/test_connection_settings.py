@@ -135,7 +135,10 @@ def test_a_malformed_value_names_its_variable(environ: pytest.MonkeyPatch) -> No
         load_settings()
 
 
-def test_a_worker_with_a_half_set_mode_stops_with_that_line_and_exit_code_2(pem: dict[str, Path]) -> None:
+@pytest.mark.parametrize("module", ["worker", "controllers"])
+def test_a_process_with_a_half_set_mode_stops_with_that_line_and_exit_code_2(
+    pem: dict[str, Path], module: str
+) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KAITO_")}
     env = {
         **clean,
@@ -145,7 +148,7 @@ def test_a_worker_with_a_half_set_mode_stops_with_that_line_and_exit_code_2(pem:
         "KAITO_TEMPORAL_TLS_CLIENT_CERT": str(pem["cert"]),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "worker"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", module], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
