@@ -4,7 +4,7 @@
 # upgrade). The password comes from the environment (SQL_PASSWORD), never from a command line.
 set -eu
 export SQL_PASSWORD="$POSTGRES_PASSWORD"
-tool() { temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_HOST" -p 5432 -u "$POSTGRES_USER" "$@"; }
+tool() { temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_HOST" -p "${POSTGRES_PORT:-5432}" -u "$POSTGRES_USER" "$@"; }
 for pair in temporal:postgresql/v12/temporal temporal_visibility:postgresql/v12/visibility; do
     db=${pair%%:*}
     schema=${pair#*:}
