@@ -4,11 +4,14 @@ config file the image carries (ports and paths from the environment), the namesp
 healthcheck (`python -m localcloud.temporal_cluster register | polled`)."""
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -93,6 +96,30 @@ async def test_the_compose_schema_job_server_config_and_namespace_job_work(tmp_p
         )  # fmt: skip
         assert (polled.returncode, polled.stdout.strip()) == (1, "kaito-provisioning: 0 poller(s)")
 
+        # The UI server on the image's own config, reaching the frontend with the client certificate.
+        ui_root, ui_port = tmp_path / "ui", free_port()
+        (ui_root / "config").mkdir(parents=True)
+        shutil.copy(ROOT / "deploy" / "compose" / "temporal-ui" / "docker.yaml", ui_root / "config")
+        ui_env = {
+            **env,
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{frontend}",
+            "UI_HOST": "127.0.0.1",
+            "UI_PORT": str(ui_port),
+            "TEMPORAL_UI_PUBLIC_URL": f"http://127.0.0.1:{ui_port}",
+        }
+        ui = subprocess.Popen(
+            ["temporal-ui-server", "--root", str(ui_root), "--config", "config", "--env", "docker", "start"],
+            env=ui_env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{ui_port}/api/v1/namespaces/default"
+            answer = await wait_for_async(
+                lambda: _get_json(url), "the UI's API", timeout=60, tolerate=(OSError,)
+            )
+            assert answer["namespaceInfo"]["name"] == "default"
+        finally:
+            await asyncio.to_thread(stop_process, ui)
+
         client = await connect(settings)
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace="default")
@@ -103,3 +130,12 @@ async def test_the_compose_schema_job_server_config_and_namespace_job_work(tmp_p
             await asyncio.to_thread(stop_process, server)
         await postgres.stop()
         postgres.discard()
+
+
+async def _get_json(url: str) -> dict[str, Any]:
+    def get() -> dict[str, Any]:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            loaded: dict[str, Any] = json.loads(response.read())
+            return loaded
+
+    return await asyncio.to_thread(get)
