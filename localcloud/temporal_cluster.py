@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -294,13 +295,25 @@ def main() -> None:
     polled = commands.add_parser("polled", help="exit 0 once a worker polls this task queue")
     polled.add_argument("task_queue")
     args = parser.parse_args()
-    if args.command == "register":
-        asyncio.run(_register_from_environment(args.timeout))
-        print(f"namespace {NAMESPACE} ready with search attributes {', '.join(key.name for key in sa.ALL)}")
-        return
-    pollers = asyncio.run(_polled(args.task_queue))
-    print(f"{args.task_queue}: {pollers} poller(s)")
-    raise SystemExit(0 if pollers else 1)
+    code = 0
+    try:
+        if args.command == "register":
+            asyncio.run(_register_from_environment(args.timeout))
+            print(f"namespace {NAMESPACE} ready with search attributes {', '.join(k.name for k in sa.ALL)}")
+        else:
+            pollers = asyncio.run(_polled(args.task_queue))
+            print(f"{args.task_queue}: {pollers} poller(s)")
+            code = 0 if pollers else 1
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    except Exception as error:  # a one-shot job's failure: one line and exit 1, as compose reads it
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        code = 1
+    # A short-lived Temporal client can abort the interpreter's teardown (PyGILState_Release) after its
+    # work is done, turning success into SIGABRT; the exit code is decided here, so leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def client_exports(state_dir: Path) -> str | None:
