@@ -12,7 +12,7 @@ import kopf
 
 import controllers.handlers as handlers
 import controllers.inferenceset  # noqa: F401  (registers the InferenceSet handlers)
-from connections.temporal import connect
+from connections.temporal import connect, settings_or_exit
 from controllers.signals import SignalSender
 
 
@@ -34,6 +34,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings_or_exit()  # a half-set Temporal configuration stops here, in one line
     # KAITO_CONTROLLER_LIVENESS, e.g. http://0.0.0.0:8080/healthz, serves kopf's liveness probe.
     kopf.run(clusterwide=True, standalone=True, liveness_endpoint=os.environ.get("KAITO_CONTROLLER_LIVENESS"))
 

@@ -7,7 +7,7 @@ After `kaitoctl dev up`, every command works without exports; against a real clu
 import os
 from pathlib import Path
 
-from connections.temporal import TemporalSettings
+from connections.temporal import TemporalSettings, settings_or_exit
 from localcloud.stack_file import StackInfo
 
 
@@ -22,7 +22,7 @@ def running_stack(directory: Path | None = None) -> StackInfo | None:
 
 
 def temporal_settings() -> TemporalSettings:
-    settings = TemporalSettings()
+    settings = settings_or_exit()
     stack = running_stack()
     if stack and "KAITO_TEMPORAL_ADDRESS" not in os.environ:
         settings.address = stack.temporal

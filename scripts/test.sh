@@ -17,6 +17,11 @@ KAITO_CONTROLPLANE_BIN=$(scripts/build-control-plane.sh | tail -n 1)
 export KAITO_CONTROLPLANE_BIN
 echo "binaries in $KAITO_CONTROLPLANE_BIN" >&2
 
+log "Temporal server, SQL tool and UI server from Go modules (cached outside the work tree)"
+KAITO_TEMPORAL_SERVER_BIN=$(scripts/build-temporal-server.sh | tail -n 1)
+export KAITO_TEMPORAL_SERVER_BIN
+echo "binaries in $KAITO_TEMPORAL_SERVER_BIN" >&2
+
 log "ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

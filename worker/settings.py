@@ -76,7 +76,10 @@ def problems(cls: type[BaseSettings], error: ValidationError) -> list[str]:
     prefix = str(cls.model_config.get("env_prefix", ""))
     lines = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else ""
+        if not item["loc"]:  # a rule across fields (a half-set mode, say): its message names them
+            lines.append(str(item["msg"]).removeprefix("Value error, "))
+            continue
+        field = str(item["loc"][0])
         variable = f"{prefix}{field}".upper()
         if item["type"] == "missing":
             info = cls.model_fields.get(field)
