@@ -12,6 +12,7 @@ import kopf
 
 import controllers.handlers as handlers
 from connections.temporal import connect
+from controllers.leadership import hold_leadership_if_configured
 from controllers.signals import SignalSender
 
 
@@ -34,6 +35,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # KAITO_CONTROLLER_LIVENESS, e.g. http://0.0.0.0:8080/healthz, serves kopf's liveness probe.
+    hold_leadership_if_configured()  # with two replicas, the standby waits here for the Lease
     kopf.run(clusterwide=True, standalone=True, liveness_endpoint=os.environ.get("KAITO_CONTROLLER_LIVENESS"))
 
 

@@ -1,0 +1,66 @@
+"""Two controller replicas, one active: the Lease in `controllers.leadership` on the real control plane."""
+
+import threading
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from controllers.leadership import Elector, LeaseTimings, wait_for_leadership
+from localcloud.controlplane import ControlPlane
+from tests.observability.conftest import free_port
+from tests.waiting import wait_for
+
+FAST = LeaseTimings(duration=2, renew=0.5, retry=0.2)
+
+
+@pytest.fixture
+def lease_namespace(control_plane: ControlPlane) -> Iterator[str]:
+    name = f"lease-{uuid.uuid4().hex[:6]}"
+    control_plane.kubectl("create", "namespace", name)
+    yield name
+    control_plane.kubectl("delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture
+def api(control_plane: ControlPlane) -> Iterator[Any]:
+    client = control_plane.api_client()
+    yield client
+    client.close()
+
+
+def test_one_leader_the_standby_takes_over_when_it_stops_renewing(api: Any, lease_namespace: str) -> None:
+    a = Elector(api, lease_namespace, "replica-a", timings=FAST)
+    b = Elector(api, lease_namespace, "replica-b", timings=FAST)
+    assert a.try_acquire_or_renew(), "the first candidate creates the Lease"
+    assert not b.try_acquire_or_renew(), "the second waits while the leader renews"
+    assert a.try_acquire_or_renew() and not b.try_acquire_or_renew()
+    # replica-a stops renewing (a crash, a partition): after the lease duration, replica-b leads.
+    wait_for(b.try_acquire_or_renew, "the standby to take the expired Lease", timeout=10)
+    assert b.holder() == "replica-b"
+    assert not a.try_acquire_or_renew(), "the old leader learns it lost the Lease and must stop"
+
+
+def test_a_released_lease_passes_at_once_and_the_standby_answers_its_probe(
+    api: Any, lease_namespace: str
+) -> None:
+    leader = Elector(api, lease_namespace, "replica-a", timings=LeaseTimings(duration=300, retry=0.2))
+    standby = Elector(api, lease_namespace, "replica-b", timings=LeaseTimings(duration=300, retry=0.2))
+    assert leader.try_acquire_or_renew()
+    port = free_port()
+    waiting = threading.Thread(
+        target=wait_for_leadership, args=(standby, f"http://127.0.0.1:{port}/healthz"), daemon=True
+    )
+    waiting.start()
+
+    def probe() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            return bool(answer.status == 200)
+
+    assert wait_for(probe, "the standby's liveness answer", timeout=10, tolerate=(OSError,))
+    assert waiting.is_alive(), "a 300 s lease held by the leader keeps the standby waiting"
+    leader.release()  # a clean shutdown: no need to wait out the 300 s
+    waiting.join(timeout=10)
+    assert not waiting.is_alive() and standby.holder() == "replica-b"
