@@ -132,13 +132,19 @@ def test_applied_to_the_control_plane_and_rbac_holds_for_the_service_accounts_to
 ) -> None:
     cp = control_plane
     ns = f"kt-{os.getpid()}"
-    rendered = render(helm, "--set", f"namespace.name={ns}", "--set-string", "workloadIdentity.clientId=abc")
-    manifest = yaml.safe_dump_all(rendered)
-    apply = ["apply", "--server-side", "--force-conflicts", "--field-manager=helm-test", "-f", "-"]
-    applied = cp.kubectl(*apply, input=manifest, check=False)
+    values = ["--set", "namespace.create=false", "--set", f"namespace.name={ns}"]
+    values += ["--set-string", "workloadIdentity.clientId=abc"]
+    rendered = render(helm, *values)
+    release = f"kaito-{os.getpid()}"
+    # As an operator installs it: helm itself, into the control plane (adopting objects a bootstrap made).
+    installed = subprocess.run(
+        [str(helm), "install", release, str(CHART), "-n", ns, "--create-namespace", "--take-ownership",
+         "--kubeconfig", str(cp.kubeconfig), *values],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
     try:
-        assert applied.returncode == 0, applied.stderr
-        assert len(applied.stdout.strip().splitlines()) == len(rendered), applied.stdout
+        assert installed.returncode == 0, installed.stderr
+        assert "STATUS: deployed" in installed.stdout
         for body in rendered:  # every object is there, as the apiserver stored it
             where = ["-n", body["metadata"]["namespace"]] if body["metadata"].get("namespace") else []
             cp.kubectl("get", f"{body['kind']}/{body['metadata']['name']}", *where)
@@ -196,9 +202,11 @@ def test_applied_to_the_control_plane_and_rbac_holds_for_the_service_accounts_to
         finally:
             api.close()
     finally:
-        namespaced = [b for b in rendered if b["kind"] != "CustomResourceDefinition"]
-        delete = ["delete", "--ignore-not-found", "--wait=false", "-f", "-"]
-        cp.kubectl(*delete, input=yaml.safe_dump_all(namespaced), check=False)
+        subprocess.run(
+            [str(helm), "uninstall", release, "-n", ns, "--kubeconfig", str(cp.kubeconfig)],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        cp.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
 
 
 def _token_config(cp: ControlPlane, token: str) -> kube_client.Configuration:
