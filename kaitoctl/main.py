@@ -14,6 +14,7 @@ from rich.live import Live
 from temporalio.client import (
     Client,
     WorkflowExecution,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -186,8 +187,9 @@ async def _query(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
     return status
 
 
-async def _watch(namespace: str, name: str) -> WorkspaceStatus:
-    """Poll the status query; on a terminal redraw the steps with their ETA, in a pipe print changes."""
+async def _watch(namespace: str, name: str, until: frozenset[Phase] = SETTLED) -> WorkspaceStatus:
+    """Poll the status query until a phase in `until`; on a terminal redraw the steps with their ETA,
+    in a pipe print each change."""
     client = await _client()
     handle = _handle(client, namespace, name)
     try:
@@ -200,13 +202,13 @@ async def _watch(namespace: str, name: str) -> WorkspaceStatus:
     screen = _screen()
     if screen.terminal:
         with Live(progress_table(status, estimates=estimates), console=out, refresh_per_second=4) as live:
-            while status.phase not in SETTLED:
+            while status.phase not in until:
                 await asyncio.sleep(WATCH_POLL_SECONDS)
                 status = await _query_or_last(handle, status)
                 live.update(progress_table(status, estimates=estimates))
         return status
     _print_lines(phase_lines(None, status, estimates))
-    while status.phase not in SETTLED:
+    while status.phase not in until:
         await asyncio.sleep(WATCH_POLL_SECONDS)
         latest = await _query_or_last(handle, status)
         _print_lines(phase_lines(status, latest, estimates))
@@ -216,15 +218,20 @@ async def _watch(namespace: str, name: str) -> WorkspaceStatus:
 
 
 async def _query_or_last(handle: WorkflowHandle[Any, Any], last: WorkspaceStatus) -> WorkspaceStatus:
-    """The newest status; a workflow that ended (deleted) reads as Deleted, a hiccup as the last one."""
+    """The newest status; a workflow that ended reads as Deleted (or Failed), a hiccup as the last one."""
     try:
         return await _query(handle)
-    except WorkflowQueryFailedError:
+    except (WorkflowQueryFailedError, RPCError):
+        pass
+    try:
+        described = await handle.describe()
+    except RPCError:
+        return last.model_copy(update={"phase": Phase.DELETED, "message": "the workflow is gone"})
+    if described.status == WorkflowExecutionStatus.RUNNING:
         return last
-    except RPCError as error:
-        if "not found" in error.message.lower():
-            return last.model_copy(update={"phase": Phase.DELETED, "message": "the workflow is gone"})
-        return last
+    ended = Phase.DELETED if described.status == WorkflowExecutionStatus.COMPLETED else Phase.FAILED
+    message = f"the workflow ended: {described.status.name if described.status else 'unknown'}"
+    return last.model_copy(update={"phase": ended, "message": message})
 
 
 async def _status(namespace: str, name: str) -> WorkspaceStatus:
@@ -239,9 +246,17 @@ async def _status(namespace: str, name: str) -> WorkspaceStatus:
 
 
 @workspace_app.command("delete")
-def delete(name: str, namespace: NamespaceOption = "default") -> None:
+def delete(
+    name: str,
+    namespace: NamespaceOption = "default",
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="then follow the teardown until Deleted")
+    ] = False,
+) -> None:
     """Tear the workspace down: workload, Service, then the GPU agent pool."""
     asyncio.run(_delete(namespace, name))
+    if watch:
+        asyncio.run(_watch(namespace, name, until=frozenset({Phase.DELETED, Phase.FAILED})))
 
 
 async def _delete(namespace: str, name: str) -> None:

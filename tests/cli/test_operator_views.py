@@ -377,3 +377,9 @@ async def test_get_watch_follows_the_phases_with_an_eta_from_earlier_provisionin
     assert final.count("✔") == 6, final
     assert all(len(line) <= WIDTH for line in final.splitlines()), final
     wait_for(lambda: cloud.calls.get("ensure_agent_pool", 0) >= 3, "three pools made")
+
+    # The teardown, followed the same way until the workflow has ended.
+    code, out, err = await in_pipe(environ, "workspace", "delete", "watched-in-pipe", "--watch")
+    assert code == 0, err
+    assert "delete requested" in out and re.search(r"\d\d:\d\d:\d\d  Deleted", out), out
+    assert cloud.calls.get("delete_agent_pool", 0) >= 1
