@@ -7,8 +7,9 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.controlplane.conftest import bin_dir, control_plane
+from tests.devserver.conftest import dev_server
 
-__all__ = ["bin_dir", "control_plane", "helm"]
+__all__ = ["bin_dir", "control_plane", "dev_server", "helm"]
 
 
 @pytest.fixture(scope="session")
