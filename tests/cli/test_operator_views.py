@@ -226,6 +226,33 @@ async def worker_and_ready(
         yield dev_server, cloud
 
 
+async def check_get_shows_conditions_without_wrapping_a_message_over_many_lines(
+    environ: dict[str, str],
+) -> None:
+    code, out, err = await in_pipe(environ, "workspace", "get", "workspace-phi-3-mini")
+    assert code == 0, err
+    assert "Phase:" in out and "Ready" in out and SKU in out
+    conditions = out.split("Conditions:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert conditions[0].split() == ["TYPE", "STATUS", "REASON", "AGE"]
+    typed = [line.split()[0] for line in conditions[1:] if not line.startswith("  ")]
+    assert "WorkspaceSucceeded" in typed and "InferenceReady" in typed
+    messages = [line for line in conditions[1:] if line.startswith("  ")]
+    assert messages and len(messages) <= len(typed), "a message a condition, one line each in a pipe"
+
+    code, screen = await run_on_terminal(environ, "workspace", "get", "workspace-phi-3-mini")
+    assert code == 0, screen
+    lines = screen.splitlines()
+    assert all(len(line) <= WIDTH for line in lines)
+    block = screen.split("Conditions:", 1)[1].split("Phases:", 1)[0]
+    wrapped = [line for line in block.splitlines() if line.startswith("  ")]
+    assert len(wrapped) <= 2 * len(typed), "each message takes the whole width: a line or two, not fifteen"
+
+    data = yaml.safe_load(
+        (await in_pipe(environ, "workspace", "get", "workspace-phi-3-mini", "-o", "yaml"))[1]
+    )
+    assert data["phase"] == "Ready" and data["conditions"][0]["lastTransitionTime"]
+
+
 def _rows(text: str) -> dict[str, list[str]]:
     """The NAME column's value → the row's cells split on runs of 3+ spaces (kubectl's gap)."""
     lines = [line for line in text.splitlines() if line.strip()]
@@ -233,7 +260,7 @@ def _rows(text: str) -> dict[str, list[str]]:
     return {re.split(r" {3,}", line)[1]: re.split(r" {3,}", line) for line in lines[1:]}
 
 
-async def test_list_in_a_pipe_and_at_80_columns_shows_every_workspace_with_its_reason(
+async def test_list_and_get_read_well_in_a_pipe_and_at_80_columns(
     cluster: tuple[ControlPlane, str, dict[str, str]],
     worker_and_ready: tuple[WorkflowEnvironment, FakeCloud],
     tmp_path: Path,
@@ -278,36 +305,7 @@ async def test_list_in_a_pipe_and_at_80_columns_shows_every_workspace_with_its_r
         assert below.startswith("  ") and message.startswith(below.strip().removesuffix("…")), below
     assert not any(line.startswith("  serving") for line in lines), "a Ready workspace needs no why"
 
-
-async def test_get_shows_conditions_without_wrapping_a_message_over_many_lines(
-    worker_and_ready: tuple[WorkflowEnvironment, FakeCloud],
-    control_plane: ControlPlane,
-    tmp_path: Path,
-) -> None:
-    env, _ = worker_and_ready
-    environ = cli_env(env, control_plane, tmp_path)
-    code, out, err = await in_pipe(environ, "workspace", "get", "workspace-phi-3-mini")
-    assert code == 0, err
-    assert "Phase:" in out and "Ready" in out and SKU in out
-    conditions = out.split("Conditions:\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert conditions[0].split() == ["TYPE", "STATUS", "REASON", "AGE"]
-    typed = [line.split()[0] for line in conditions[1:] if not line.startswith("  ")]
-    assert "WorkspaceSucceeded" in typed and "InferenceReady" in typed
-    messages = [line for line in conditions[1:] if line.startswith("  ")]
-    assert messages and len(messages) <= len(typed), "a message a condition, one line each in a pipe"
-
-    code, screen = await run_on_terminal(environ, "workspace", "get", "workspace-phi-3-mini")
-    assert code == 0, screen
-    lines = screen.splitlines()
-    assert all(len(line) <= WIDTH for line in lines)
-    block = screen.split("Conditions:", 1)[1].split("Phases:", 1)[0]
-    wrapped = [line for line in block.splitlines() if line.startswith("  ")]
-    assert len(wrapped) <= 2 * len(typed), "each message takes the whole width: a line or two, not fifteen"
-
-    data = yaml.safe_load(
-        (await in_pipe(environ, "workspace", "get", "workspace-phi-3-mini", "-o", "yaml"))[1]
-    )
-    assert data["phase"] == "Ready" and data["conditions"][0]["lastTransitionTime"]
+    await check_get_shows_conditions_without_wrapping_a_message_over_many_lines(environ)
 
 
 async def test_get_watch_follows_the_phases_with_an_eta_from_earlier_provisionings(
