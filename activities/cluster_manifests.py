@@ -11,20 +11,26 @@ What is installed:
 * least-privilege RBAC — the worker: Workspaces (create, delete, status), StatefulSets (+ scale),
   Services (+ the service proxy for health checks), Pods read (+ the pod proxy for /metrics), Events,
   Nodes and all Workspaces read; the
-  controllers: Workspaces watch and patch (finalizer, annotations), Nodes and StatefulSets watch, Events.
-  No leases: kopf runs standalone and Temporal workers need no leader election;
-* the worker and controller Deployments; worker pods carry `azure.workload.identity/use: "true"`, so the
+  controllers: Workspaces watch and patch (finalizer, annotations), Nodes and StatefulSets watch, Events,
+  and their one leader-election Lease in their own namespace (two replicas, one active:
+  `controllers.leadership`). Temporal workers need no leader election;
+* the worker and controller Deployments (probes, resources, a PodDisruptionBudget each) and the worker's
+  metrics Service; worker pods carry `azure.workload.identity/use: "true"`, so the
   webhook projects a service-account token (audience api://AzureADTokenExchange) and sets
   AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_FEDERATED_TOKEN_FILE / AZURE_AUTHORITY_HOST for
   `DefaultAzureCredential`. The worker holds no secret.
+
+The Helm chart `charts/kaito-temporal` is generated from these functions (`scripts/generate_chart.py`;
+a test keeps the committed chart equal to its output), so the bootstrap and the chart install the same.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from connections.temporal import TemporalSettings
 from workflows.bootstrap_contracts import (
     WI_CLIENT_ID_ANNOTATION,
     WI_TENANT_ID_ANNOTATION,
@@ -36,14 +42,42 @@ from workflows.workspace_spec import API_GROUP, PLURAL
 # Who applies these objects: their `app.kubernetes.io/managed-by` label and the server-side-apply field
 # manager of the bootstrap.
 FIELD_MANAGER = "kaito-bootstrap"
-CRD_FILE = Path(__file__).resolve().parent.parent / "deploy" / "crds" / "workspace.kaito.sh.yaml"
+CRD_DIR = Path(__file__).resolve().parent.parent / "deploy" / "crds"
+CRD_FILE = CRD_DIR / "workspace.kaito.sh.yaml"
 CRD_NAME = f"{PLURAL}.{API_GROUP}"
 PART_OF = {"app.kubernetes.io/part-of": "kaito-temporal", "app.kubernetes.io/managed-by": FIELD_MANAGER}
 WORKER = "kaito-worker"
 CONTROLLER = "kaito-controller"
 WORKER_CLUSTER = "kaito-worker-cluster"
 CONTROLLER_PROBE_PORT = 8080
+WORKER_METRICS_PORT = 9464
+LEADER_LEASE = "kaito-controller"  # controllers.leadership.LEASE_NAME
+LEADER_ROLE = "kaito-controller-leader"
 RBAC = "rbac.authorization.k8s.io"
+LEASES_GROUP = "coordination.k8s.io"
+TEMPORAL_TLS_MOUNT = "/etc/kaito/temporal-tls"
+
+TemporalMode = Literal["local", "mtls", "cloud"]
+
+
+def temporal_variable(field_name: str) -> str:
+    """The environment variable `connections.temporal.TemporalSettings` reads for one of its fields."""
+    if field_name not in TemporalSettings.model_fields:
+        raise KeyError(f"TemporalSettings has no field {field_name!r}")
+    return f"{TemporalSettings.model_config.get('env_prefix', '')}{field_name}".upper()
+
+
+@dataclass(frozen=True)
+class TemporalConnection:
+    """How the in-cluster components reach Temporal: a plain in-cluster frontend (`local`), a
+    self-hosted cluster with mutual TLS (`mtls`: a kubernetes.io/tls Secret, with `ca.crt` for a private
+    CA), or Temporal Cloud with an API key (`cloud`: a Secret key holding it)."""
+
+    mode: TemporalMode = "local"
+    tls_secret: str = "kaito-temporal-tls"
+    server_name: str = ""
+    api_key_secret: str = "kaito-temporal-cloud"
+    api_key_key: str = "api-key"
 
 
 @dataclass(frozen=True)
@@ -55,18 +89,18 @@ class ComponentDefaults:
     temporal_namespace: str = "default"
     # Optional Secret whose keys become env vars (KAITO_TEMPORAL_API_KEY, TLS paths, ...).
     temporal_secret: str = "kaito-temporal"
+    temporal: TemporalConnection = field(default_factory=TemporalConnection)
 
 
 def crds() -> list[dict[str, Any]]:
-    """Every CRD in deploy/crds (the Workspace's first), labelled as part of kaito-temporal."""
-    found = [
-        doc
-        for path in sorted(CRD_FILE.parent.glob("*.yaml"), key=lambda p: p != CRD_FILE)
-        for doc in yaml.safe_load_all(path.read_text())
-        if doc and doc.get("kind") == "CustomResourceDefinition"
-    ]
-    for crd in found:
-        crd.setdefault("metadata", {}).setdefault("labels", {}).update(PART_OF)
+    """Every CustomResourceDefinition in deploy/crds, the Workspace's first, labelled as ours."""
+    found = [workspace_crd()]
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        if path != CRD_FILE:
+            for doc in yaml.safe_load_all(path.read_text()):
+                if doc and doc.get("kind") == "CustomResourceDefinition":
+                    doc.setdefault("metadata", {}).setdefault("labels", {}).update(PART_OF)
+                    found.append(doc)
     return found
 
 
@@ -167,6 +201,32 @@ def controller_role() -> dict[str, Any]:
     )
 
 
+def leader_election_role(setup: ClusterSetup) -> dict[str, Any]:
+    """The controllers' Lease, in their namespace only: create it, then read and renew that one Lease."""
+    return {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "Role",
+        "metadata": _meta(LEADER_ROLE, setup.namespace),
+        "rules": [
+            _rule(["coordination.k8s.io"], ["leases"], ["create"]),
+            {
+                **_rule(["coordination.k8s.io"], ["leases"], ["get", "update"]),
+                "resourceNames": [LEADER_LEASE],
+            },
+        ],
+    }
+
+
+def leader_election_binding(setup: ClusterSetup) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(LEADER_ROLE, setup.namespace),
+        "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": LEADER_ROLE},
+        "subjects": [_subject(setup, setup.controller_service_account)],
+    }
+
+
 def _subject(setup: ClusterSetup, account: str) -> dict[str, str]:
     return {"kind": "ServiceAccount", "name": account, "namespace": setup.namespace}
 
@@ -206,16 +266,47 @@ def access_manifests(setup: ClusterSetup) -> list[dict[str, Any]]:
         worker_cluster_role(),
         controller_role(),
         *bindings(setup),
+        leader_election_role(setup),
+        leader_election_binding(setup),
     ]
 
 
 def _common_env(defaults: ComponentDefaults) -> list[dict[str, Any]]:
     """Where both components find Temporal."""
     return [
-        {"name": "KAITO_TEMPORAL_ADDRESS", "value": defaults.temporal_address},
-        {"name": "KAITO_TEMPORAL_NAMESPACE", "value": defaults.temporal_namespace},
+        {"name": temporal_variable("address"), "value": defaults.temporal_address},
+        {"name": temporal_variable("namespace"), "value": defaults.temporal_namespace},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
+        *temporal_env(defaults.temporal),
     ]
+
+
+def temporal_env(connection: TemporalConnection) -> list[dict[str, Any]]:
+    """The connection mode's settings: TLS files from the mounted Secret, or the Cloud API key."""
+    if connection.mode == "mtls":
+        env = [
+            {"name": temporal_variable("tls_client_cert"), "value": f"{TEMPORAL_TLS_MOUNT}/tls.crt"},
+            {"name": temporal_variable("tls_client_key"), "value": f"{TEMPORAL_TLS_MOUNT}/tls.key"},
+            {"name": temporal_variable("tls_server_ca"), "value": f"{TEMPORAL_TLS_MOUNT}/ca.crt"},
+        ]
+        if connection.server_name:
+            env.append({"name": temporal_variable("tls_server_name"), "value": connection.server_name})
+        return env
+    if connection.mode == "cloud":
+        key_ref = {"name": connection.api_key_secret, "key": connection.api_key_key}
+        return [
+            {"name": temporal_variable("tls"), "value": "true"},
+            {"name": temporal_variable("api_key"), "valueFrom": {"secretKeyRef": key_ref}},
+        ]
+    return []
+
+
+def temporal_volumes(connection: TemporalConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, volumeMounts) of the mode: the client certificate Secret for mTLS, else none."""
+    if connection.mode != "mtls":
+        return [], []
+    volume = {"name": "temporal-tls", "secret": {"secretName": connection.tls_secret}}
+    return [volume], [{"name": "temporal-tls", "mountPath": TEMPORAL_TLS_MOUNT, "readOnly": True}]
 
 
 def _container(
@@ -236,18 +327,20 @@ def _container(
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *temporal_volumes(defaults.temporal)[1]],
     }
 
 
 def _deployment(
     name: str,
     setup: ClusterSetup,
+    defaults: ComponentDefaults,
     replicas: int,
     account: str,
     container: dict[str, Any],
     *,
     pod_labels: dict[str, str] | None = None,
+    pod_annotations: dict[str, str] | None = None,
     grace_seconds: int = 30,
 ) -> dict[str, Any]:
     selector = {"app.kubernetes.io/name": name}
@@ -259,14 +352,17 @@ def _deployment(
             "replicas": replicas,
             "selector": {"matchLabels": selector},
             "template": {
-                "metadata": {"labels": {**selector, **PART_OF, **(pod_labels or {})}},
+                "metadata": {
+                    "labels": {**selector, **PART_OF, **(pod_labels or {})},
+                    "annotations": dict(pod_annotations or {}),
+                },
                 "spec": {
                     "serviceAccountName": account,
                     "terminationGracePeriodSeconds": grace_seconds,
                     "nodeSelector": {"kubernetes.io/os": "linux"},
                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}, *temporal_volumes(defaults.temporal)[0]],
                 },
             },
         },
@@ -283,21 +379,40 @@ def worker_deployment(setup: ClusterSetup, defaults: ComponentDefaults) -> dict[
         {"name": "KAITO_GRACEFUL_SHUTDOWN", "value": "PT60S"},
         # Only the workload identity: DefaultAzureCredential must never fall through to IMDS.
         {"name": "AZURE_TOKEN_CREDENTIALS", "value": "WorkloadIdentityCredential"},
+        # Prometheus (the SDK's metrics and ours) on every interface of the pod, path /metrics.
+        {"name": "KAITO_METRICS_ADDRESS", "value": f"0.0.0.0:{WORKER_METRICS_PORT}"},
     ]
+    container = _container("worker", setup, defaults, "worker", env)
+    container["ports"] = [{"name": "metrics", "containerPort": WORKER_METRICS_PORT}]
+    # The SDK runtime serves /metrics from the moment the process has read its settings.
+    probe = {"httpGet": {"path": "/metrics", "port": "metrics"}, "periodSeconds": 20, "failureThreshold": 3}
+    container["readinessProbe"] = {**probe, "periodSeconds": 10}
+    container["livenessProbe"] = probe
     return _deployment(
         WORKER,
         setup,
+        defaults,
         setup.worker_replicas,
         setup.worker_service_account,
-        _container("worker", setup, defaults, "worker", env),
+        container,
         pod_labels={WI_USE_LABEL: "true"},
+        pod_annotations={
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(WORKER_METRICS_PORT),
+            "prometheus.io/path": "/metrics",
+        },
         grace_seconds=90,
     )
 
 
 def controller_deployment(setup: ClusterSetup, defaults: ComponentDefaults) -> dict[str, Any]:
     """The kopf controllers: Workspace → workflow, node/workload readiness → signals; no Azure access."""
-    env = [{"name": "KAITO_CONTROLLER_LIVENESS", "value": f"http://0.0.0.0:{CONTROLLER_PROBE_PORT}/healthz"}]
+    env = [
+        {"name": "KAITO_CONTROLLER_LIVENESS", "value": f"http://0.0.0.0:{CONTROLLER_PROBE_PORT}/healthz"},
+        # Two replicas, one active: the standby waits for the Lease (controllers.leadership).
+        {"name": "KAITO_CONTROLLER_LEADER_ELECTION", "value": "true"},
+        {"name": "KAITO_CONTROLLER_LEASE_NAMESPACE", "value": setup.namespace},
+    ]
     container = _container("controllers", setup, defaults, "controllers", env)
     container["ports"] = [{"name": "health", "containerPort": CONTROLLER_PROBE_PORT}]
     container["livenessProbe"] = {
@@ -306,9 +421,42 @@ def controller_deployment(setup: ClusterSetup, defaults: ComponentDefaults) -> d
         "failureThreshold": 3,
     }
     return _deployment(
-        CONTROLLER, setup, setup.controller_replicas, setup.controller_service_account, container
+        CONTROLLER, setup, defaults, setup.controller_replicas, setup.controller_service_account, container
     )
 
 
+def disruption_budget(setup: ClusterSetup, name: str) -> dict[str, Any]:
+    """At most one pod of the Deployment evicted at a time: a drain proceeds, never empties it at once."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(name, setup.namespace),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": name}}},
+    }
+
+
+def worker_metrics_service(setup: ClusterSetup) -> dict[str, Any]:
+    """The workers' /metrics behind one Service, for a Prometheus scrape config or a ServiceMonitor."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(f"{WORKER}-metrics", setup.namespace),
+        "spec": {
+            "selector": {"app.kubernetes.io/name": WORKER},
+            "ports": [{"name": "metrics", "port": WORKER_METRICS_PORT, "targetPort": "metrics"}],
+        },
+    }
+
+
 def component_manifests(setup: ClusterSetup, defaults: ComponentDefaults) -> list[dict[str, Any]]:
+    """The two Deployments."""
     return [worker_deployment(setup, defaults), controller_deployment(setup, defaults)]
+
+
+def service_manifests(setup: ClusterSetup) -> list[dict[str, Any]]:
+    """What the Deployments need beside them: their disruption budgets and the metrics Service."""
+    return [
+        disruption_budget(setup, WORKER),
+        disruption_budget(setup, CONTROLLER),
+        worker_metrics_service(setup),
+    ]

@@ -25,6 +25,7 @@ from activities.cluster_manifests import (
     access_manifests,
     component_manifests,
     crds,
+    service_manifests,
 )
 from workflows.bootstrap_contracts import AppliedObjects, BootstrapActivity, ClusterIssuer, ClusterSetup
 
@@ -118,5 +119,5 @@ class ClusterSetupActivities:
 
     @activity.defn(name=BootstrapActivity.APPLY_COMPONENTS)
     async def apply_components(self, setup: ClusterSetup) -> AppliedObjects:
-        bodies = component_manifests(setup, self._defaults)
+        bodies = [*component_manifests(setup, self._defaults), *service_manifests(setup)]
         return await apply_objects(self._api, bodies, "apply the worker and controller Deployments")

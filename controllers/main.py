@@ -13,6 +13,7 @@ import kopf
 import controllers.handlers as handlers
 import controllers.inferenceset  # noqa: F401  (registers the InferenceSet handlers)
 from connections.temporal import connect, settings_or_exit
+from controllers.leadership import hold_leadership_if_configured
 from controllers.signals import SignalSender
 
 
@@ -36,6 +37,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings_or_exit()  # a half-set Temporal configuration stops here, in one line
     # KAITO_CONTROLLER_LIVENESS, e.g. http://0.0.0.0:8080/healthz, serves kopf's liveness probe.
+    hold_leadership_if_configured()  # with two replicas, the standby waits here for the Lease
     kopf.run(clusterwide=True, standalone=True, liveness_endpoint=os.environ.get("KAITO_CONTROLLER_LIVENESS"))
 
 

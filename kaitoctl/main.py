@@ -8,18 +8,31 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import yaml
 from rich.console import Console
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from rich.live import Live
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError
 
 from connections.temporal import connect
 from kaitoctl.bootstrap_command import bootstrap
 from kaitoctl.chat import ChatError, ask
+from kaitoctl.cluster_objects import ClusterUnreadable, status_of_object, workspace_objects
 from kaitoctl.context import kubeconfig, temporal_settings
 from kaitoctl.dev import dev_app
+from kaitoctl.eta import PhaseEstimate, phase_estimates
 from kaitoctl.loading import load_workspace_file
-from kaitoctl.render import print_status, workspaces_table
+from kaitoctl.progress import SETTLED, phase_lines, progress_table
+from kaitoctl.render import Screen, list_lines, status_lines
 from kaitoctl.schedule import schedule_app
+from workflows import search_attributes as sa
 from workflows.workspace_client import RUNNING_WORKSPACES, apply_workspace
 from workflows.workspace_contracts import (
     STATUS_QUERY,
@@ -51,6 +64,32 @@ EXIT_UNREACHABLE = 1
 
 FileOption = Annotated[Path, typer.Option("--filename", "-f", help="Workspace manifest (YAML or JSON)")]
 NamespaceOption = Annotated[str, typer.Option("--namespace", "-n", help="Kubernetes namespace")]
+OUTPUTS = ("table", "wide", "json", "yaml")
+OutputOption = Annotated[str, typer.Option("--output", "-o", help="table (default), wide, json or yaml")]
+WATCH_POLL_SECONDS = 1.0
+LIST_QUERY_TIMEOUT_SECONDS = 10.0
+
+
+def _screen() -> Screen:
+    """A terminal's width, or a pipe (None): kubectl-style plain columns, nothing shortened."""
+    return Screen(out.width if out.is_terminal else None)
+
+
+def _check_output(output: str) -> None:
+    if output not in OUTPUTS:
+        _fail(f"--output must be one of {', '.join(OUTPUTS)}, not {output!r}", EXIT_INVALID)
+
+
+def _print_data(data: Any, output: str) -> None:
+    if output == "json":
+        out.print_json(data=data)
+    else:
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -94,10 +133,17 @@ def validate(filename: FileOption) -> None:
 
 
 @workspace_app.command("apply")
-def apply(filename: FileOption) -> None:
+def apply(
+    filename: FileOption,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="then follow its phases until Ready, Failed or Suspended")
+    ] = False,
+) -> None:
     """Validate, then signal-with-start the workspace's workflow (the running one gets the new spec)."""
     ws, _ = _load_valid(filename)
     asyncio.run(_apply(ws))
+    if watch and asyncio.run(_watch(ws.namespace, ws.name)).phase == Phase.FAILED:
+        raise typer.Exit(EXIT_UNREACHABLE)
 
 
 async def _apply(ws: Workspace) -> None:
@@ -115,16 +161,77 @@ def _handle(client: Client, namespace: str, name: str) -> WorkflowHandle[Any, An
 def get(
     name: str,
     namespace: NamespaceOption = "default",
-    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+    output: OutputOption = "table",
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="follow the phases live until Ready, Failed or Suspended")
+    ] = False,
 ) -> None:
     """Show a workspace's phase, conditions, nodes, timings and endpoint (the workflow's status query)."""
-    if output not in ("table", "json"):
-        _fail(f"--output must be table or json, not {output!r}", EXIT_INVALID)
+    _check_output(output)
+    if watch:
+        if output not in ("table", "wide"):
+            _fail("--watch shows the phases as they change; it takes no -o json|yaml", EXIT_INVALID)
+        final = asyncio.run(_watch(namespace, name))
+        if final.phase == Phase.FAILED:
+            raise typer.Exit(EXIT_UNREACHABLE)
+        return
     status = asyncio.run(_status(namespace, name))
-    if output == "json":
-        out.print_json(status.model_dump_json(by_alias=True))
+    if output in ("json", "yaml"):
+        _print_data(status.model_dump(mode="json", by_alias=True), output)
     else:
-        print_status(out, status, datetime.now(UTC))
+        _print_lines(status_lines(status, datetime.now(UTC), _screen(), wide=output == "wide"))
+
+
+async def _query(handle: WorkflowHandle[Any, Any]) -> WorkspaceStatus:
+    status: WorkspaceStatus = await handle.query(STATUS_QUERY, result_type=WorkspaceStatus)
+    return status
+
+
+async def _watch(namespace: str, name: str, until: frozenset[Phase] = SETTLED) -> WorkspaceStatus:
+    """Poll the status query until a phase in `until`; on a terminal redraw the steps with their ETA,
+    in a pipe print each change."""
+    client = await _client()
+    handle = _handle(client, namespace, name)
+    try:
+        status = await _query(handle)
+    except RPCError as error:
+        _fail(f"workspace {namespace}/{name}: {error.message}", EXIT_UNREACHABLE)
+    estimates: dict[str, PhaseEstimate] = {}
+    if status.instance_type:
+        estimates = await phase_estimates(client, status.instance_type, exclude=handle.id)
+    screen = _screen()
+    if screen.terminal:
+        with Live(progress_table(status, estimates=estimates), console=out, refresh_per_second=4) as live:
+            while status.phase not in until:
+                await asyncio.sleep(WATCH_POLL_SECONDS)
+                status = await _query_or_last(handle, status)
+                live.update(progress_table(status, estimates=estimates))
+        return status
+    _print_lines(phase_lines(None, status, estimates))
+    while status.phase not in until:
+        await asyncio.sleep(WATCH_POLL_SECONDS)
+        latest = await _query_or_last(handle, status)
+        _print_lines(phase_lines(status, latest, estimates))
+        sys.stdout.flush()
+        status = latest
+    return status
+
+
+async def _query_or_last(handle: WorkflowHandle[Any, Any], last: WorkspaceStatus) -> WorkspaceStatus:
+    """The newest status; a workflow that ended reads as Deleted (or Failed), a hiccup as the last one."""
+    try:
+        return await _query(handle)
+    except (WorkflowQueryFailedError, RPCError):
+        pass
+    try:
+        described = await handle.describe()
+    except RPCError:
+        return last.model_copy(update={"phase": Phase.DELETED, "message": "the workflow is gone"})
+    if described.status == WorkflowExecutionStatus.RUNNING:
+        return last
+    ended = Phase.DELETED if described.status == WorkflowExecutionStatus.COMPLETED else Phase.FAILED
+    message = f"the workflow ended: {described.status.name if described.status else 'unknown'}"
+    return last.model_copy(update={"phase": ended, "message": message})
 
 
 async def _status(namespace: str, name: str) -> WorkspaceStatus:
@@ -139,9 +246,17 @@ async def _status(namespace: str, name: str) -> WorkspaceStatus:
 
 
 @workspace_app.command("delete")
-def delete(name: str, namespace: NamespaceOption = "default") -> None:
+def delete(
+    name: str,
+    namespace: NamespaceOption = "default",
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="then follow the teardown until Deleted")
+    ] = False,
+) -> None:
     """Tear the workspace down: workload, Service, then the GPU agent pool."""
     asyncio.run(_delete(namespace, name))
+    if watch:
+        asyncio.run(_watch(namespace, name, until=frozenset({Phase.DELETED, Phase.FAILED})))
 
 
 async def _delete(namespace: str, name: str) -> None:
@@ -196,7 +311,10 @@ def resume(name: str, namespace: NamespaceOption = "default") -> None:
 async def _resume(namespace: str, name: str) -> WorkspaceStatus:
     client = await _client()
     try:
-        with out.status(f"resuming {namespace}/{name}: GPU pool, nodes, model, health…"):
+        doing = f"resuming {namespace}/{name}: GPU pool, nodes, model, health…"
+        if not out.is_terminal:
+            err.print(doing, highlight=False)  # a pipe gets no spinner: say once what is under way
+        with out.status(doing):
             status: WorkspaceStatus = await _handle(client, namespace, name).execute_update(
                 UpdateName.RESUME, result_type=WorkspaceStatus
             )
@@ -230,17 +348,34 @@ async def _suspend(namespace: str, name: str) -> None:
 
 
 @workspace_app.command("list")
-def list_workspaces(
-    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
-) -> None:
-    """Every running workspace: state, model, size, nodes, idle time, and what suspension saved."""
-    if output not in ("table", "json"):
-        _fail(f"--output must be table or json, not {output!r}", EXIT_INVALID)
+def list_workspaces(output: OutputOption = "table") -> None:
+    """Every workspace: state, size, nodes and message (-o wide: model, idle time, what suspension saved).
+
+    Workspaces refused at admission have no workflow; they are listed from the cluster's objects with
+    the reason they were refused."""
+    _check_output(output)
     statuses = asyncio.run(_statuses())
-    if output == "json":
-        out.print_json(data=[s.model_dump(mode="json") for s in statuses])
+    statuses = _with_objects_only(statuses)
+    if output in ("json", "yaml"):
+        _print_data([s.model_dump(mode="json") for s in statuses], output)
     else:
-        out.print(workspaces_table(statuses, datetime.now(UTC)))
+        _print_lines(list_lines(statuses, datetime.now(UTC), _screen(), wide=output == "wide"))
+
+
+def _with_objects_only(statuses: list[WorkspaceStatus]) -> list[WorkspaceStatus]:
+    """The workflows' statuses, plus every Workspace object that has no running workflow."""
+    config = kubeconfig()
+    if config is None:
+        return statuses
+    try:
+        objects = workspace_objects(config)
+    except ClusterUnreadable as error:
+        err.print(f"[yellow]warning:[/] Workspaces without a workflow not shown: {error}", highlight=False)
+        return statuses
+    known = {(s.namespace, s.name) for s in statuses}
+    extra = [status_of_object(o) for o in objects]
+    merged = statuses + [s for s in extra if (s.namespace, s.name) not in known]
+    return sorted(merged, key=lambda s: (s.namespace, s.name))
 
 
 async def _statuses() -> list[WorkspaceStatus]:
@@ -248,13 +383,33 @@ async def _statuses() -> list[WorkspaceStatus]:
     statuses: list[WorkspaceStatus] = []
     async for execution in client.list_workflows(RUNNING_WORKSPACES):
         try:
-            status: WorkspaceStatus = await client.get_workflow_handle(execution.id).query(
-                STATUS_QUERY, result_type=WorkspaceStatus
+            status: WorkspaceStatus = await asyncio.wait_for(
+                client.get_workflow_handle(execution.id).query(STATUS_QUERY, result_type=WorkspaceStatus),
+                LIST_QUERY_TIMEOUT_SECONDS,
             )
-        except (RPCError, WorkflowQueryFailedError):
+        except WorkflowQueryFailedError:
             continue  # ended between the listing and the query
+        except (RPCError, TimeoutError) as error:
+            if isinstance(error, RPCError) and "not found" in error.message.lower():
+                continue
+            status = _from_visibility(execution, "no worker answered the status query")
         statuses.append(status)
     return sorted(statuses, key=lambda s: (s.namespace, s.name))
+
+
+def _from_visibility(execution: WorkflowExecution, message: str) -> WorkspaceStatus:
+    """What visibility knows of a workspace whose worker is down: its name, SKU and last phase."""
+    attrs = execution.typed_search_attributes
+    phase = attrs.get(sa.PHASE) or Phase.PENDING.value
+    return WorkspaceStatus(
+        namespace=attrs.get(sa.NAMESPACE) or "default",
+        name=attrs.get(sa.WORKSPACE) or execution.id.rsplit("/", 1)[-1],
+        phase=Phase(phase) if phase in Phase.__members__.values() else Phase.PENDING,
+        state="Unknown",
+        message=message,
+        model=attrs.get(sa.MODEL),
+        instance_type=attrs.get(sa.INSTANCE_TYPE),
+    )
 
 
 def run() -> None:

@@ -22,6 +22,11 @@ KAITO_TEMPORAL_SERVER_BIN=$(scripts/build-temporal-server.sh | tail -n 1)
 export KAITO_TEMPORAL_SERVER_BIN
 echo "binaries in $KAITO_TEMPORAL_SERVER_BIN" >&2
 
+log "helm from Go modules, for the chart's tests (cached outside the work tree)"
+KAITO_HELM_BIN=$(scripts/build-helm.sh | tail -n 1)
+export KAITO_HELM_BIN
+echo "helm in $KAITO_HELM_BIN" >&2
+
 log "ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

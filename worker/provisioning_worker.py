@@ -23,6 +23,7 @@ async def run(settings: WorkerSettings, temporal: TemporalSettings) -> None:
             workflows=WORKFLOWS,
             activities=provisioning_activities(activity_config(settings), azure, clients.kube),
             max_concurrent_activities=settings.max_concurrent_activities,
+            fleet_metrics=True,
         )
 
 

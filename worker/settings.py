@@ -8,7 +8,7 @@ worker at start (`from_environment`) instead of provisioning against a made-up c
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +34,12 @@ class AzureWorkerSettings(BaseSettings):
     # Kubernetes: a kubeconfig path, or in-cluster config when unset.
     kubeconfig: Path | None = None
     graceful_shutdown: timedelta = timedelta(seconds=60)
+    # Observability: Prometheus on host:port (SDK and our metrics, path /metrics; unset: none served),
+    # how often the fleet gauges are sampled, OTLP/HTTP traces (unset: no tracing), the log format.
+    metrics_address: str | None = None
+    metrics_sample_interval: timedelta = timedelta(seconds=30)
+    tracing_otlp_endpoint: str | None = None
+    log_format: Literal["json", "text"] = "json"
 
 
 class WorkerSettings(AzureWorkerSettings):
@@ -69,6 +75,8 @@ class BootstrapSettings(AzureWorkerSettings):
     # How the in-cluster worker and controllers reach Temporal (not how this worker does).
     component_temporal_address: str = "temporal-frontend.temporal.svc.cluster.local:7233"
     component_temporal_namespace: str = "default"
+    # Its own variable: both workers may share one environment (the local cloud's), not one port.
+    metrics_address: str | None = Field(default=None, validation_alias="KAITO_BOOTSTRAP_METRICS_ADDRESS")
 
 
 def problems(cls: type[BaseSettings], error: ValidationError) -> list[str]:
