@@ -22,21 +22,8 @@ KWOK_VERSION=v0.8.0
 
 log() { printf '[build-control-plane] %s\n' "$*" >&2; }
 
-check_bin_dir() {
-    local dir=$1 b
-    for b in "${BINARIES[@]}"; do
-        [[ -x "$dir/$b" ]] || return 1
-    done
-}
-
-if [[ -n "${KAITO_CONTROLPLANE_BIN:-}" ]]; then
-    if ! check_bin_dir "$KAITO_CONTROLPLANE_BIN"; then
-        log "KAITO_CONTROLPLANE_BIN=$KAITO_CONTROLPLANE_BIN lacks one of: ${BINARIES[*]}"
-        exit 1
-    fi
-    printf '%s\n' "$KAITO_CONTROLPLANE_BIN"
-    exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/go-build-cache.sh"
+use_given_bin_dir KAITO_CONTROLPLANE_BIN
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tools=$here/controlplane-tools
@@ -62,42 +49,10 @@ fingerprint=$( { cat "$tools"/*/go.mod "$tools"/*/go.sum; echo "$go_version|$K8S
     | sha256sum | cut -c1-12)
 key="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_${go_version}_${fingerprint}"
 root=${KAITO_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kaito-temporal/controlplane}
-out=$root/$key
-bin=$out/bin
-
-if [[ -f "$out/complete" ]] && check_bin_dir "$bin"; then
-    printf '%s\n' "$bin"
-    exit 0
-fi
-
-mkdir -p "$out"
-# Concurrent callers (parallel test sessions) wait for one builder instead of racing it.
-exec 9>"$out/lock"
-flock 9
-if [[ -f "$out/complete" ]] && check_bin_dir "$bin"; then
-    printf '%s\n' "$bin"
-    exit 0
-fi
-
-cpus=$(nproc 2>/dev/null || echo 2)
-jobs=${KAITO_BUILD_JOBS:-$(( cpus < 4 ? cpus : 4 ))}
+reuse_or_lock "$root/$key"
+start_build
 export GOWORK=off GOTOOLCHAIN=local CGO_ENABLED=0
 export GOFLAGS="-mod=readonly -modcacherw -buildvcs=false"
-tmp=$out/bin.partial
-rm -rf "$tmp"
-mkdir -p "$tmp"
-times=$out/build-times.txt
-: >"$times"
-
-timed() {  # timed NAME CMD... ; appends "NAME SECONDS" to build-times.txt
-    local name=$1 start end
-    shift
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
-    awk -v n="$name" -v a="$start" -v b="$end" 'BEGIN { printf "%s %.1f\n", n, b - a }' | tee -a "$times" >&2
-}
-
 log "building into $out (go $go_version, -p $jobs)"
 timed download-modules sh -c "cd '$tools/k8s' && '$GO' mod download && cd '$tools/etcd' && '$GO' mod download \
     && cd '$tools/kwok' && '$GO' mod download"
@@ -114,9 +69,4 @@ timed kwok sh -c "cd '$tools/kwok' && '$GO' build -p $jobs -trimpath \
     -ldflags '$KWOK_LD' -o '$tmp/kwok' \
     sigs.k8s.io/kwok/cmd/kwok"
 
-rm -rf "$bin"
-mv "$tmp" "$bin"
-du -sb "$bin" | cut -f1 >"$out/bin-bytes"
-touch "$out/complete"
-log "done: $(du -sh "$bin" | cut -f1) in $bin"
-printf '%s\n' "$bin"
+publish

@@ -20,14 +20,9 @@ HELM_VERSION=v3.22.0
 
 log() { printf '[build-helm] %s\n' "$*" >&2; }
 
-if [[ -n "${KAITO_HELM_BIN:-}" ]]; then
-    if [[ ! -x "$KAITO_HELM_BIN/helm" ]]; then
-        log "KAITO_HELM_BIN=$KAITO_HELM_BIN has no executable helm"
-        exit 1
-    fi
-    printf '%s\n' "$KAITO_HELM_BIN"
-    exit 0
-fi
+BINARIES=(helm)
+source "$(dirname "${BASH_SOURCE[0]}")/go-build-cache.sh"
+use_given_bin_dir KAITO_HELM_BIN
 
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 go_version=$("$GO" env GOVERSION)
@@ -35,37 +30,10 @@ go_version=$("$GO" env GOVERSION)
 HELM_LD="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 fingerprint=$(echo "$HELM_MODULE@$HELM_VERSION|$go_version|$HELM_LD" | sha256sum | cut -c1-12)
 root=${KAITO_HELM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kaito-temporal/helm}
-out=$root/$HELM_VERSION/${go_version}_$fingerprint
-bin=$out/bin
-
-if [[ -f "$out/complete" && -x "$bin/helm" ]]; then
-    printf '%s\n' "$bin"
-    exit 0
-fi
-
-mkdir -p "$out"
-# Concurrent callers (parallel test sessions) wait for one builder instead of racing it.
-exec 9>"$out/lock"
-flock 9
-if [[ -f "$out/complete" && -x "$bin/helm" ]]; then
-    printf '%s\n' "$bin"
-    exit 0
-fi
-
-cpus=$(nproc 2>/dev/null || echo 2)
-jobs=${KAITO_BUILD_JOBS:-$(( cpus < 4 ? cpus : 4 ))}
+reuse_or_lock "$root/$HELM_VERSION/${go_version}_$fingerprint"
+start_build
 export GOWORK=off GOTOOLCHAIN=local CGO_ENABLED=0
 export GOFLAGS="-modcacherw -buildvcs=false"
-tmp=$out/bin.partial
-rm -rf "$tmp"
-mkdir -p "$tmp"
 log "building $HELM_MODULE@$HELM_VERSION into $out (go $go_version, -p $jobs)"
-start=$(date +%s.%N)
-GOBIN=$tmp "$GO" install -p "$jobs" -trimpath -ldflags "$HELM_LD" "$HELM_MODULE/cmd/helm@$HELM_VERSION"
-end=$(date +%s.%N)
-awk -v a="$start" -v b="$end" 'BEGIN { printf "helm %.1f\n", b - a }' | tee "$out/build-times.txt" >&2
-rm -rf "$bin"
-mv "$tmp" "$bin"
-touch "$out/complete"
-log "done: $(du -sh "$bin" | cut -f1) in $bin"
-printf '%s\n' "$bin"
+timed helm env GOBIN="$tmp" "$GO" install -p "$jobs" -trimpath -ldflags "$HELM_LD" "$HELM_MODULE/cmd/helm@$HELM_VERSION"
+publish

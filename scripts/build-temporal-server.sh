@@ -26,21 +26,8 @@ GO_TOOLCHAIN=go1.26.10
 
 log() { printf '[build-temporal-server] %s\n' "$*" >&2; }
 
-check_bin_dir() {
-    local dir=$1 b
-    for b in "${BINARIES[@]}"; do
-        [[ -x "$dir/$b" ]] || return 1
-    done
-}
-
-if [[ -n "${KAITO_TEMPORAL_SERVER_BIN:-}" ]]; then
-    if ! check_bin_dir "$KAITO_TEMPORAL_SERVER_BIN"; then
-        log "KAITO_TEMPORAL_SERVER_BIN=$KAITO_TEMPORAL_SERVER_BIN lacks one of: ${BINARIES[*]}"
-        exit 1
-    fi
-    printf '%s\n' "$KAITO_TEMPORAL_SERVER_BIN"
-    exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/go-build-cache.sh"
+use_given_bin_dir KAITO_TEMPORAL_SERVER_BIN
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tools=$here/temporal-server-tools
@@ -55,39 +42,8 @@ fingerprint=$( { cat "$tools"/*/go.mod "$tools"/*/go.sum; echo "$GO_TOOLCHAIN|$C
     | sha256sum | cut -c1-12)
 key="${SERVER_VERSION}_ui-${UI_VERSION}_${GO_TOOLCHAIN}_${fingerprint}"
 root=${KAITO_TEMPORAL_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kaito-temporal/temporal-server}
-out=$root/$key
-bin=$out/bin
-
-if [[ -f "$out/complete" ]] && check_bin_dir "$bin"; then
-    printf '%s\n' "$bin"
-    exit 0
-fi
-
-mkdir -p "$out"
-# Concurrent callers (parallel test sessions) wait for one builder instead of racing it.
-exec 9>"$out/lock"
-flock 9
-if [[ -f "$out/complete" ]] && check_bin_dir "$bin"; then
-    printf '%s\n' "$bin"
-    exit 0
-fi
-
-cpus=$(nproc 2>/dev/null || echo 2)
-jobs=${KAITO_BUILD_JOBS:-$(( cpus < 4 ? cpus : 4 ))}
-tmp=$out/bin.partial
-rm -rf "$tmp"
-mkdir -p "$tmp"
-times=$out/build-times.txt
-: >"$times"
-
-timed() {  # timed NAME CMD... ; appends "NAME SECONDS" to build-times.txt
-    local name=$1 start end
-    shift
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
-    awk -v n="$name" -v a="$start" -v b="$end" 'BEGIN { printf "%s %.1f\n", n, b - a }' | tee -a "$times" >&2
-}
+reuse_or_lock "$root/$key"
+start_build
 
 log "building into $out ($GO_TOOLCHAIN, -p $jobs)"
 timed download-modules sh -c "cd '$tools/server' && '$GO' mod download && cd '$tools/ui' && '$GO' mod download"
@@ -98,9 +54,4 @@ timed temporal-sql-tool sh -c "cd '$tools/server' && '$GO' build -p $jobs -trimp
 timed temporal-ui-server sh -c "cd '$tools/ui' && '$GO' build -p $jobs -trimpath -ldflags '$LDFLAGS' \
     -o '$tmp/temporal-ui-server' github.com/temporalio/ui-server/v2/cmd/server"
 
-rm -rf "$bin"
-mv "$tmp" "$bin"
-du -sb "$bin" | cut -f1 >"$out/bin-bytes"
-touch "$out/complete"
-log "done: $(du -sh "$bin" | cut -f1) in $bin"
-printf '%s\n' "$bin"
+publish
