@@ -9,6 +9,13 @@ managed identity and installs the CRD, RBAC and service accounts → the worker'
 identity, and the controllers, as the separate processes they are in production. Only endpoints and
 credentials tell the worker it is not on Azure.
 
+Once up, every process is supervised as a kubelet supervises containers (`localcloud.supervision`): one
+that dies is reported `restarting` in `stack.json` and started again with a doubling backoff — the
+Temporal server on its database file, the control plane's components on their etcd data, the emulator
+on its state file and port, the workers and controllers with the same environment. The in-process
+parts (GPU-node bridge, stand-ins, token refresh) are restarted when they fail. SIGUSR1 skips a
+running backoff (a second `kaitoctl dev up` sends it).
+
 `python -m localcloud.stack --state-dir DIR` runs it until SIGTERM (what `kaitoctl dev up` starts in
 the background); tests use `LocalCloud` as an async context manager.
 """
@@ -23,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -41,7 +48,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from localcloud.azure.config import EmulatorConfig, OperationDurations
 from localcloud.azure.launcher import AzureEmulatorProcess
-from localcloud.controlplane import ControlPlane
+from localcloud.controlplane import COMPONENTS, ControlPlane
 from localcloud.gpu_bridge import GpuNodeBridge
 from localcloud.local_bootstrap import (
     TOKEN_FILE_NAME,
@@ -57,6 +64,7 @@ from localcloud.processes import log_tail, stop_process
 from localcloud.projected_token import ProjectedServiceAccountToken
 from localcloud.stack_file import BootstrapSummary, StackInfo
 from localcloud.standins import StandInManager
+from localcloud.supervision import Backoff, Component, Supervisor
 from localcloud.temporal_server import TemporalDevServer
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
 from workflows.workspace_contracts import TASK_QUEUE
@@ -78,6 +86,8 @@ class LocalCloudOptions:
     node_ready_timeout_seconds: int | None = None
     with_worker: bool = True
     with_controllers: bool = True
+    backoff: Backoff = field(default_factory=Backoff)
+    in_process_retry_seconds: float = 1.0  # before an in-process part that failed runs again
 
     @property
     def effective_boot_delay(self) -> float:
@@ -110,6 +120,9 @@ class LocalCloud:
         self._tasks: list[asyncio.Task[None]] = []
         self._socket_dir: Path | None = None
         self._liveness_url = f"http://127.0.0.1:{free_port()}/healthz"
+        self.supervisor = Supervisor(self.state_dir, self._changed, options.backoff)
+        self._supervising: asyncio.Task[None] | None = None
+        self._published = False  # stack.json is written once everything serves, then on every change
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -147,7 +160,10 @@ class LocalCloud:
             boot_delay=self.options.effective_boot_delay,
         )
         self.standins = StandInManager(self.kube, self.pod_network)
-        self._tasks = [asyncio.create_task(self.bridge.run()), asyncio.create_task(self.standins.run())]
+        self._tasks = [
+            asyncio.create_task(self._keep_running("gpu-bridge", self.bridge.run)),
+            asyncio.create_task(self._keep_running("standins", self.standins.run)),
+        ]
         self.timings["infrastructure"] = loop.time() - began
 
         await self._bootstrap()
@@ -159,7 +175,7 @@ class LocalCloud:
             self.state_dir / "worker-identity" / TOKEN_FILE_NAME,
         )
         await self.worker_token.refresh()
-        self._tasks.append(asyncio.create_task(self.worker_token.run()))
+        self._tasks.append(asyncio.create_task(self._keep_running("worker-token", self.worker_token.run)))
 
         if self.options.with_worker:
             self._spawn("worker", [sys.executable, "-m", "worker"], self.worker_env())
@@ -170,6 +186,99 @@ class LocalCloud:
         if self.options.with_controllers:
             await self._until_ready("controllers", self._controllers_live)
         self.timings["total"] = loop.time() - began
+        self._supervise()
+
+    # ---- supervision ----------------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        """Hand every process to the supervisor (each with how to start it again) and start it."""
+        assert self.control_plane is not None and self.azure is not None
+        temporal, cp, azure = self.temporal, self.control_plane, self.azure
+        self.supervisor.add(Component(
+            "temporal", lambda: temporal.process.pid if temporal.process else None,
+            lambda: temporal.process.poll() if temporal.process else None, self._restart_temporal,
+        ))  # fmt: skip
+        for name in COMPONENTS:
+            self.supervisor.add(Component(
+                name, partial(self._cp_pid, name),
+                partial(cp.exit_code, name), partial(self._restart_control_plane, name),
+            ))  # fmt: skip
+        self.supervisor.add(
+            Component("azure", lambda: azure.pid, lambda: azure.returncode, self._restart_azure)
+        )
+        for name in self.processes:
+            self.supervisor.add(Component(
+                name, partial(self._child_pid, name), partial(self._child_exit, name),
+                partial(self._respawn, name),
+            ))  # fmt: skip
+        self._supervising = asyncio.create_task(self.supervisor.run())
+
+    def _cp_pid(self, name: str) -> int | None:
+        assert self.control_plane is not None
+        return self.control_plane.pids.get(name)
+
+    def _child_pid(self, name: str) -> int | None:
+        process = self.processes.get(name)
+        return process.pid if process is not None else None
+
+    def _child_exit(self, name: str) -> int | None:
+        process = self.processes.get(name)
+        return process.poll() if process is not None else None
+
+    async def _restart_control_plane(self, name: str) -> None:
+        """A control-plane component again, on its ports, PKI and (etcd) data directory."""
+        assert self.control_plane is not None
+        await asyncio.to_thread(self.control_plane.restart, name)
+
+    async def _restart_temporal(self) -> None:
+        """The dev server again, on the same port and database file: every workflow is still there."""
+        self.client = await self.temporal.start()
+
+    async def _restart_azure(self) -> None:
+        """The emulator again, on the same port and state file (pools, identities, operations kept)."""
+        assert self.azure is not None
+        await self.azure.start()
+
+    async def _respawn(self, name: str) -> None:
+        """One of our Python processes again, with the environment it had, ready when it serves."""
+        argv, env, probe = self._children()[name]
+        self._spawn(name, argv, env())
+        await self._until_ready(name, probe)
+
+    def _children(
+        self,
+    ) -> dict[str, tuple[list[str], Callable[[], dict[str, str]], Callable[[], Awaitable[bool]]]]:
+        python = sys.executable
+        return {
+            "bootstrap-worker": (
+                [python, "-m", "worker.bootstrap_worker"], self.bootstrap_worker_env,
+                partial(self._polling, "bootstrap-worker", BOOTSTRAP_TASK_QUEUE),
+            ),
+            "worker": (
+                [python, "-m", "worker"], self.worker_env, partial(self._polling, "worker", TASK_QUEUE),
+            ),
+            "controllers": ([python, "-m", "controllers"], self.controller_env, self._controllers_live),
+        }  # fmt: skip
+
+    async def _keep_running(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """An in-process part, run again whenever it fails (the apiserver or emulator went away, say)."""
+        while True:
+            try:
+                await run()
+                return
+            except Exception:
+                log.exception("%s failed; running it again", name)
+                await asyncio.sleep(self.options.in_process_retry_seconds)
+
+    def _changed(self) -> None:
+        """A component changed state: `stack.json` says so at once (`kaitoctl dev status` reads it)."""
+        if self._published:
+            self.publish()
+
+    def publish(self) -> None:
+        """Write `stack.json`; from now on every change of a component rewrites it."""
+        self.endpoints().write(self.state_dir)
+        self._published = True
 
     async def _bootstrap(self) -> None:
         """The bootstrap worker (operator credential) runs the bootstrap workflow through Temporal."""
@@ -199,11 +308,23 @@ class LocalCloud:
 
     async def restart_worker(self) -> None:
         """Stop the provisioning worker by PID and start a fresh one (a pod restart: no cached token)."""
-        process = self.processes.pop("worker", None)
+        process = self.processes.get("worker")
         if process is not None:
             await asyncio.to_thread(stop_process, process)
-        self._spawn("worker", [sys.executable, "-m", "worker"], self.worker_env())
+        if self._supervising is None:
+            await self._respawn("worker")
+            return
+        # The supervisor sees the exit and starts it again; the first restart waits one backoff step.
+        self.supervisor.restart_now()
+        await self._until(lambda: self._child_pid("worker") != process.pid if process else True)
         await self._until_ready("worker", partial(self._polling, "worker", TASK_QUEUE))
+
+    async def _until(self, condition: Callable[[], bool], timeout: float = 90.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"not done after {timeout:.0f}s")
+            await asyncio.sleep(0.1)
 
     async def _until_ready(
         self, name: str, probe: Callable[[], Awaitable[bool]], timeout: float = 90.0
@@ -297,7 +418,12 @@ class LocalCloud:
         }
 
     async def stop(self) -> None:
-        """Stop everything by PID, consumers before what they consume."""
+        """Stop everything by PID, consumers before what they consume (the supervisor first)."""
+        if self._supervising is not None:
+            self._supervising.cancel()
+            await asyncio.gather(self._supervising, return_exceptions=True)
+            self._supervising = None
+        self._published = False
         for name in ("controllers", "worker", "bootstrap-worker"):
             process = self.processes.pop(name, None)
             if process is not None:
@@ -356,6 +482,7 @@ class LocalCloud:
                 "azure": self.azure.pid,
                 **{name: p.pid for name, p in self.processes.items()},
             },
+            components=self.supervisor.statuses(),
         )
 
     def _bootstrap_summary(self) -> BootstrapSummary | None:
@@ -388,9 +515,9 @@ async def serve(options: LocalCloudOptions, exit_with_parent: bool = False) -> N
         loop.add_signal_handler(sig, stop.set)
     watchdog = asyncio.create_task(_parent_gone(os.getppid(), stop)) if exit_with_parent else None
     async with LocalCloud(options) as cloud:
-        info = cloud.endpoints()
-        info.write(options.state_dir)
-        log.info("local cloud up: %s", info.model_dump_json())
+        loop.add_signal_handler(signal.SIGUSR1, cloud.supervisor.restart_now)
+        cloud.publish()
+        log.info("local cloud up: %s", cloud.endpoints().model_dump_json())
         await stop.wait()
         StackInfo.remove(options.state_dir)
     if watchdog is not None:

@@ -7,12 +7,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
+from temporalio import activity
 
 from worker.settings import AzureWorkerSettings
 
@@ -60,6 +63,19 @@ def kubernetes_api(settings: AzureWorkerSettings) -> kube_client.ApiClient:
     return kube_client.ApiClient(configuration)
 
 
+class HeartbeatPerTry(SansIOHTTPPolicy[Any, Any]):
+    """Heartbeats the activity on each HTTP try of an ARM call (the PUT, its SDK retries, every LRO poll).
+
+    So an activity blocked in the SDK — a PUT slowed by throttling and retried after Retry-After, say —
+    still tells Temporal its worker lives, and a dead worker is noticed within the heartbeat timeout.
+    Outside an activity (scripts, the CLI) it does nothing.
+    """
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        if activity.in_activity():
+            activity.heartbeat(f"{request.http_request.method} {request.http_request.url.split('?')[0]}")
+
+
 ArmClient = TypeVar(
     "ArmClient", ContainerServiceClient, ManagedServiceIdentityClient, AuthorizationManagementClient
 )
@@ -74,6 +90,7 @@ def arm_client(
         settings.subscription_id,
         base_url=settings.arm_endpoint,
         credential_scopes=[settings.arm_scope],
+        per_retry_policies=[HeartbeatPerTry()],
         **azure_transport_kwargs(settings),
     )
 
