@@ -51,11 +51,14 @@ from localcloud.azure.launcher import AzureEmulatorProcess
 from localcloud.controlplane import COMPONENTS, ControlPlane
 from localcloud.gpu_bridge import GpuNodeBridge
 from localcloud.local_bootstrap import (
+    KUBE_TOKEN_FILE_NAME,
+    KUBECONFIG_FILE_NAME,
     TOKEN_FILE_NAME,
     clean_env,
     local_request,
     operator_env,
     run_bootstrap,
+    service_account_kubeconfig,
     workload_identity_env,
 )
 from localcloud.pod_network import PodNetwork, egress_selector_config
@@ -115,6 +118,7 @@ class LocalCloud:
         self.bootstrap_request: BootstrapRequest | None = None
         self.bootstrap_result: BootstrapResult | None = None
         self.worker_token: ProjectedServiceAccountToken | None = None
+        self.kubeconfigs: dict[str, Path] = {}  # the worker's and the controllers' service-account ones
         self.timings: dict[str, float] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -176,6 +180,13 @@ class LocalCloud:
         )
         await self.worker_token.refresh()
         self._tasks.append(asyncio.create_task(self._keep_running("worker-token", self.worker_token.run)))
+        request = self.bootstrap_request
+        self.kubeconfigs = {
+            "worker": await self._service_account_kubeconfig("worker", request.worker_service_account),
+            "controllers": await self._service_account_kubeconfig(
+                "controllers", request.controller_service_account
+            ),
+        }
 
         if self.options.with_worker:
             self._spawn("worker", [sys.executable, "-m", "worker"], self.worker_env())
@@ -279,6 +290,22 @@ class LocalCloud:
         """Write `stack.json`; from now on every change of a component rewrites it."""
         self.endpoints().write(self.state_dir)
         self._published = True
+
+    async def _service_account_kubeconfig(self, component: str, account: str) -> Path:
+        """`component`'s kubeconfig: its service account's token (apiserver audience), kept fresh."""
+        assert self.kube is not None and self.control_plane is not None and self.bootstrap_request
+        directory = self.state_dir / f"{component}-kube"
+        token = ProjectedServiceAccountToken(
+            self.kube, self.bootstrap_request.namespace, account, directory / KUBE_TOKEN_FILE_NAME,
+            audience=self.control_plane.issuer,
+        )  # fmt: skip
+        await token.refresh()
+        self._tasks.append(asyncio.create_task(self._keep_running(f"{component}-kube-token", token.run)))
+        return service_account_kubeconfig(
+            directory / KUBECONFIG_FILE_NAME, self.control_plane.apiserver_url,
+            Path(self.control_plane.ca_cert), token.path,
+            f"system:serviceaccount:{self.bootstrap_request.namespace}:{account}",
+        )  # fmt: skip
 
     async def _bootstrap(self) -> None:
         """The bootstrap worker (operator credential) runs the bootstrap workflow through Temporal."""
@@ -401,7 +428,7 @@ class LocalCloud:
         env = workload_identity_env(
             self.azure,
             self.temporal.address,
-            self.control_plane.kubeconfig,
+            self.kubeconfigs["worker"],
             self.bootstrap_result,
             self.worker_token.path,
         )
@@ -413,7 +440,7 @@ class LocalCloud:
         assert self.control_plane is not None
         return {
             **self._base_env(),
-            "KUBECONFIG": str(self.control_plane.kubeconfig),
+            "KUBECONFIG": str(self.kubeconfigs["controllers"]),
             "KAITO_CONTROLLER_LIVENESS": self._liveness_url,
         }
 

@@ -5,8 +5,10 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from pathlib import Path
+from typing import Any, TypeVar
 
+import yaml
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.identity.aio import DefaultAzureCredential
@@ -52,12 +54,43 @@ def azure_credential(settings: AzureWorkerSettings) -> DefaultAzureCredential:
     return DefaultAzureCredential(**kwargs)
 
 
+def _token_file(kubeconfig: Path) -> Path | None:
+    """The `tokenFile` of the kubeconfig's current user, if it authenticates with one."""
+    loaded = yaml.safe_load(kubeconfig.read_text()) or {}
+    context: dict[str, Any] = next(
+        (c["context"] for c in loaded.get("contexts") or [] if c["name"] == loaded.get("current-context")),
+        {},
+    )
+    user: dict[str, Any] = next(
+        (u["user"] for u in loaded.get("users") or [] if u["name"] == context.get("user")), {}
+    )
+    token_file = user.get("tokenFile")
+    return (kubeconfig.parent / token_file) if token_file else None
+
+
+def _reread_token_file(configuration: kube_client.Configuration, token_file: Path) -> None:
+    """Before each request, take the token file's content when it has changed (a renewed service-account
+    token), as client-go re-reads a kubeconfig's tokenFile; the `kubernetes` client reads it once."""
+    seen = {"mtime": token_file.stat().st_mtime_ns}
+
+    def refresh(config: kube_client.Configuration) -> None:
+        mtime = token_file.stat().st_mtime_ns
+        if mtime != seen["mtime"]:
+            seen["mtime"] = mtime
+            config.api_key["BearerToken"] = f"Bearer {token_file.read_text().strip()}"
+
+    setattr(configuration, "refresh_api_key_hook", refresh)  # noqa: B010 (typed None in the client)
+
+
 def kubernetes_api(settings: AzureWorkerSettings) -> kube_client.ApiClient:
     """From a kubeconfig when one is set, otherwise the pod's service account."""
     if settings.kubeconfig:
-        return cast(
-            kube_client.ApiClient, kube_config.new_client_from_config(config_file=str(settings.kubeconfig))
-        )
+        configuration = kube_client.Configuration()
+        kube_config.load_kube_config(config_file=str(settings.kubeconfig), client_configuration=configuration)
+        token_file = _token_file(settings.kubeconfig)
+        if token_file is not None:
+            _reread_token_file(configuration, token_file)
+        return kube_client.ApiClient(configuration)
     configuration = kube_client.Configuration()
     kube_config.load_incluster_config(client_configuration=configuration)
     return kube_client.ApiClient(configuration)
