@@ -26,11 +26,11 @@ from localcloud.stack_file import ComponentStatus, StackInfo
 from tests.conftest import ROOT
 from tests.e2e.conftest import START_TIMEOUT, Stack
 from tests.waiting import wait_for, wait_for_async
-from workflows.naming import agent_pool_name
+from workflows.naming import agent_pool_name, headless_service_name
 from workflows.workspace_contracts import STATUS_QUERY, Phase, WorkspaceStatus
 from workflows.workspace_spec import workflow_id_for
 
-BOOT_DELAY = 6.0
+BOOT_DELAY = 20.0
 
 
 @contextmanager
@@ -147,11 +147,14 @@ def pool_requests(stack: Stack, name: str, method: str) -> list[dict[str, Any]]:
 
 
 def one_of_each(stack: Stack, name: str) -> None:
-    """Exactly one agent pool was created for `name` (one PUT answered 201), one Service, one workload."""
+    """Exactly one agent pool was created for `name` (one PUT answered 201); its Service, headless
+    Service and StatefulSet exist once each, and nothing else carries its label."""
     created = [r for r in pool_requests(stack, name, "put") if r["status"] == 201]
     assert len(created) == 1, f"agent pool {pool_name(name)} created {len(created)} times: {created}"
     pools = [p for p in stack.gpu_pools() if p["name"] == pool_name(name)]
     assert len(pools) == 1, pools
-    for kind in ("services", "statefulsets"):
+    expected = {"services": [f"service/{name}", f"service/{headless_service_name(name)}"],
+                "statefulsets": [f"statefulset.apps/{name}"]}  # fmt: skip
+    for kind, names in expected.items():
         listed = stack.kubectl("get", kind, "-l", f"kaito.sh/workspace={name}", "-o", "name").stdout.split()
-        assert len(listed) == 1, f"{kind} of {name}: {listed}"
+        assert sorted(listed) == sorted(names), f"{kind} of {name}: {listed}"
