@@ -2,8 +2,8 @@
 its supervisor, driven from outside; helpers to kill a component by PID and to watch the supervisor's
 record of it (`stack.json`), the workflows (Temporal) and the emulator's request log.
 
-One stack per test module (several phases share it); its GPU nodes boot in `BOOT_DELAY` seconds, so the
-GPU wait lasts long enough to kill a worker in it.
+One stack for the whole package (every phase and test shares it); its GPU nodes boot in `BOOT_DELAY`
+seconds, so the GPU wait lasts long enough to kill a worker in it.
 """
 
 import asyncio
@@ -69,7 +69,7 @@ def stack_process(state: Path, *extra: str) -> Iterator[Stack]:
         assert not leftovers, f"processes outlived the local cloud: {leftovers}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with stack_process(tmp_path_factory.mktemp("localcloud"), "--boot-delay", str(BOOT_DELAY)) as running:
         yield running

@@ -232,8 +232,10 @@ async def test_two_workers_one_killed_the_other_finishes_without_a_restart(
         os.kill(victim, signal.SIGKILL)
         killed_at = time.time()
         print(f"\nkilled worker {runner} during the agent-pool PUT")
-        await reaches(stack, name, Phase.READY)
-        one_of_each(stack, name)
+        # The attempt that died finishes on the other worker: the workflow waits for the GPU nodes.
+        await reaches(stack, name, Phase.WAITING_FOR_NODES)
+        created = [r for r in pool_requests(stack, name, "put") if r["status"] == 201]
+        assert len(created) == 1, created
         retried = retry_delay(stack, name, Kill("agent-pool PUT", killed_at))
         print(f"the other worker retried the attempt {retried:.1f}s after the kill")
         survivor: Callable[[], bool] = (
@@ -243,6 +245,7 @@ async def test_two_workers_one_killed_the_other_finishes_without_a_restart(
         assert survivor(), "the other worker finished the work, and nothing was restarted"
         assert component(stack, "worker").restarts == supervised.restarts
     finally:
+        stack.kubectl("delete", "workspace", name, "--ignore-not-found", "--wait=false")
         release(stack.state_dir, "worker")
         stop_process(second, grace=20)
         if component(stack, "worker").state != "running":
