@@ -7,11 +7,14 @@ seconds, so the GPU wait lasts long enough to kill a worker in it.
 """
 
 import asyncio
+import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,6 +137,17 @@ async def reaches(stack: Stack, name: str, phase: Phase, timeout: float = 180.0)
         now, f"{name} to be {phase.value}", timeout=timeout, interval=0.2,
         tolerate=(Exception,), explain=lambda: stack.explain(name),
     )  # fmt: skip
+
+
+def emulator(stack: Stack, method: str, path: str, body: Any = None) -> Any:
+    """Any method on the emulator's control API (`Stack.azure` does GET and PATCH)."""
+    context = ssl.create_default_context(cafile=stack.info.azure_ca)
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{stack.info.azure}{path}", data, {"Content-Type": "application/json"}, method=method
+    )
+    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def pool_name(name: str) -> str:
