@@ -90,6 +90,8 @@ class LocalCloudOptions:
     with_worker: bool = True
     with_controllers: bool = True
     backoff: Backoff = field(default_factory=Backoff)
+    # The worker's namespaced rights only in these namespaces (RoleBindings); None: cluster-wide.
+    workspace_namespaces: list[str] | None = None
     in_process_retry_seconds: float = 1.0  # before an in-process part that failed runs again
 
     @property
@@ -318,7 +320,9 @@ class LocalCloud:
         await self._until_ready(
             "bootstrap-worker", partial(self._polling, "bootstrap-worker", BOOTSTRAP_TASK_QUEUE)
         )
-        self.bootstrap_request = local_request(self.azure.config)
+        self.bootstrap_request = local_request(
+            self.azure.config, workspace_namespaces=self.options.workspace_namespaces
+        )
         # A stack that died mid-bootstrap may have left a run behind: this start replaces it.
         self.bootstrap_result = await run_bootstrap(
             self.client,
@@ -559,11 +563,16 @@ def main() -> None:
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
+    parser.add_argument(
+        "--workspace-namespace", action="append", dest="workspace_namespaces", default=None,
+        help="grant the worker its namespaced rights only here (repeatable; default: cluster-wide)",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = LocalCloudOptions(
         state_dir=args.state_dir, realistic=args.realistic, boot_delay=args.boot_delay,
         temporal_port=args.temporal_port, ui_port=args.ui_port,
+        workspace_namespaces=args.workspace_namespaces,
     )  # fmt: skip
     asyncio.run(serve(options, exit_with_parent=args.exit_with_parent))
 
