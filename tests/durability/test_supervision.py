@@ -2,12 +2,16 @@
 a doubling backoff, `kaitoctl dev status` tells the truth, and a second `kaitoctl dev up` repairs a stack
 that has a component down."""
 
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from localcloud.processes import pid_alive
+from localcloud.stack_file import StackInfo
 from localcloud.supervision import hold
 from tests.conftest import ROOT
 from tests.durability.conftest import component, kill, restarted
@@ -67,3 +71,36 @@ def test_dev_status_tells_a_down_component_and_a_second_up_repairs_it(stack: Sta
     now = restarted(stack, "controllers", before, timeout=5)
     assert now.restarts == before.restarts + 1
     assert dev(stack, "status").returncode == 0
+
+
+@pytest.mark.long
+def test_a_second_up_after_the_supervisor_died_stops_its_orphans_and_starts_afresh(tmp_path: Path) -> None:
+    env = {**os.environ, "KAITO_STATE_DIR": str(tmp_path), "COLUMNS": "200"}
+
+    def kaitoctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kaitoctl", "dev", *args], cwd=str(ROOT), env=env,
+            capture_output=True, text=True, timeout=400,
+        )  # fmt: skip
+
+    first = kaitoctl("up", "--temporal-port", "0", "--ui-port", "0")
+    assert first.returncode == 0, first.stderr
+    dead = StackInfo.read(tmp_path)
+    assert dead is not None
+    try:
+        os.kill(dead.pid, signal.SIGKILL)  # the supervisor dies; its children do not
+        wait_for(lambda: not pid_alive(dead.pid), "the supervisor to be gone")
+        orphans = {name: c for name, c in dead.components.items() if c.alive}
+        assert {"temporal", "worker", "controllers"} <= set(orphans)
+        assert kaitoctl("status").returncode == 1, "no supervisor: not running"
+
+        again = kaitoctl("up", "--temporal-port", "0", "--ui-port", "0")
+        assert again.returncode == 0, again.stderr
+        assert "left running by a local cloud that died" in again.stdout
+        assert not [name for name, c in orphans.items() if c.alive], "every orphan was stopped"
+        assert kaitoctl("status").returncode == 0
+    finally:
+        assert kaitoctl("down").returncode == 0
+        for c in dead.components.values():
+            if c.alive and c.pid:
+                os.kill(c.pid, signal.SIGKILL)
