@@ -225,7 +225,7 @@ class ControlPlane:
 
     def exit_code(self, name: str) -> int | None:
         """The exit status of component `name` once it has exited (reaping it), None while it runs."""
-        return next(p.popen.poll() for p in self._procs if p.name == name)
+        return next((p.popen.poll() for p in self._procs if p.name == name), None)
 
     def restart(self, name: str) -> int:
         """Start component `name` again after it exited: same flags, ports, PKI and etcd data; its PID."""

@@ -256,7 +256,11 @@ class LocalCloud:
         """One of our Python processes again, with the environment it had, ready when it serves."""
         argv, env, probe = self._children()[name]
         self._spawn(name, argv, env())
-        await self._until_ready(name, probe)
+        try:
+            await self._until_ready(name, probe)
+        except BaseException:  # a start that failed leaves no process behind to be started twice
+            await asyncio.to_thread(stop_process, self.processes[name])
+            raise
 
     def _children(
         self,
@@ -360,10 +364,11 @@ class LocalCloud:
     async def _until_ready(
         self, name: str, probe: Callable[[], Awaitable[bool]], timeout: float = 90.0
     ) -> None:
-        """Probe a child until it serves, failing fast (with its log) if it exits first."""
+        """Probe a child until it serves, failing fast (with its log) if it exits first. A probe that
+        cannot ask yet (Temporal itself restarting) counts as not ready."""
         deadline = asyncio.get_running_loop().time() + timeout
         process = self.processes[name]
-        while not await probe():
+        while not await self._answers(probe):
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{name} exited with {process.returncode}:\n{log_tail(self.logs / f'{name}.log')}"
@@ -373,6 +378,14 @@ class LocalCloud:
                     f"{name} not ready after {timeout:.0f}s:\n{log_tail(self.logs / f'{name}.log')}"
                 )
             await asyncio.sleep(0.2)
+
+    @staticmethod
+    async def _answers(probe: Callable[[], Awaitable[bool]]) -> bool:
+        try:
+            return await probe()
+        except Exception as error:
+            log.debug("probe not answered yet: %s", error)
+            return False
 
     async def _polling(self, name: str, task_queue: str) -> bool:
         """True once the process `name` itself polls `task_queue` (pollers are named `<pid>@<host>`, so a
