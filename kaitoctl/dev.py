@@ -174,9 +174,18 @@ def down(state: StateDirOption = None) -> None:
 @dev_app.command("status")
 def status(state: StateDirOption = None) -> None:
     """What runs, where it listens, and each process's PID."""
-    stack = running_stack(state or state_dir())
+    directory = state or state_dir()
+    stack = running_stack(directory)
     if stack is None:
-        out.print("the local cloud is not running; start it with `kaitoctl dev up`")
+        stale = StackInfo.read(directory)
+        left = [f"{n} ({c.pid})" for n, c in stale.components.items() if c.alive] if stale else []
+        if left:
+            out.print(
+                f"the local cloud's supervisor (pid {stale.pid if stale else '?'}) is gone, but what it "
+                f"started still runs: {', '.join(left)}; `kaitoctl dev up` stops those and starts afresh"
+            )
+        else:
+            out.print("the local cloud is not running; start it with `kaitoctl dev up`")
         raise typer.Exit(1)
     out.print(endpoints_table(stack))
     table = Table("PROCESS", "PID", "STATE", "RESTARTS", "LAST EXIT")
