@@ -21,7 +21,8 @@ from kaitoctl.chat import ChatError, ask
 from kaitoctl.context import running_stack, state_dir
 from kaitoctl.progress import progress_table
 from localcloud.processes import log_tail, pid_alive
-from localcloud.stack_file import StackInfo
+from localcloud.stack_file import ComponentStatus, StackInfo
+from localcloud.supervision import release
 from localcloud.temporal_cluster import client_exports
 from localcloud.temporal_server import TemporalChoice
 from workflows.workspace_contracts import STATUS_QUERY, Phase, WorkspaceStatus
@@ -47,15 +48,61 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _not_running(stack: StackInfo) -> list[str]:
+    return [name for name, c in stack.components.items() if c.truth() != "running"]
+
+
+def _repair(directory: Path, stack: StackInfo) -> StackInfo:
+    """A running supervisor with components down: release any held one, skip their backoff (SIGUSR1)
+    and wait until each runs again."""
+    down = _not_running(stack)
+    if not down:
+        return stack
+    out.print(f"the local cloud is running (pid {stack.pid}) but {', '.join(down)} is not; restarting it")
+    for name in down:
+        release(directory, name)
+    os.kill(stack.pid, signal.SIGUSR1)
+    began = time.monotonic()
+    with out.status(f"waiting for {', '.join(down)}…"):
+        while (current := running_stack(directory)) is not None and _not_running(current):
+            if time.monotonic() - began > UP_TIMEOUT:
+                still = ", ".join(_not_running(current))
+                _fail(f"{still} not running after {UP_TIMEOUT:.0f}s; see {current.logs}")
+            time.sleep(0.2)
+    if current is None:
+        _fail(f"the local cloud stopped while repairing it; see {directory / 'stack.log'}")
+    assert current is not None
+    out.print(f"repaired in {time.monotonic() - began:.1f}s")
+    return current
+
+
+def _stop_orphans(directory: Path) -> None:
+    """A supervisor that died (SIGKILL) leaves its children: stop each one it recorded, by PID."""
+    stale = StackInfo.read(directory)
+    if stale is None:
+        return
+    orphans = {name: c.pid for name, c in stale.components.items() if c.alive and c.pid}
+    for name, pid in orphans.items():
+        out.print(f"stopping {name} (pid {pid}), left running by a local cloud that died")
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + DOWN_TIMEOUT
+    while any(stale.components[name].alive for name in orphans) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for name in orphans:
+        if stale.components[name].alive:
+            os.kill(orphans[name], signal.SIGKILL)
+
+
 def bring_up(
     directory: Path, realistic: bool, ports: tuple[int, int] = (7233, 8233), temporal: str = "dev"
 ) -> StackInfo:
-    """Start the stack supervisor in the background, or reuse the one that runs."""
+    """Start the stack supervisor in the background, reuse the one that runs, or repair a half-dead one."""
     stack = running_stack(directory)
     if stack is not None:
         out.print(f"the local cloud is already running (pid {stack.pid}); reusing it")
-        return stack
+        return _repair(directory, stack)
     directory.mkdir(parents=True, exist_ok=True)
+    _stop_orphans(directory)
     StackInfo.remove(directory)
     log = directory / "stack.log"
     argv = [sys.executable, "-m", "localcloud.stack", "--state-dir", str(directory),
@@ -137,15 +184,55 @@ def down(state: StateDirOption = None) -> None:
 @dev_app.command("status")
 def status(state: StateDirOption = None) -> None:
     """What runs, where it listens, and each process's PID."""
-    stack = running_stack(state or state_dir())
+    directory = state or state_dir()
+    stack = running_stack(directory)
     if stack is None:
-        out.print("the local cloud is not running; start it with `kaitoctl dev up`")
+        stale = StackInfo.read(directory)
+        left = [f"{n} ({c.pid})" for n, c in stale.components.items() if c.alive] if stale else []
+        if left:
+            out.print(
+                f"the local cloud's supervisor (pid {stale.pid if stale else '?'}) is gone, but what it "
+                f"started still runs: {', '.join(left)}; `kaitoctl dev up` stops those and starts afresh"
+            )
+        else:
+            out.print("the local cloud is not running; start it with `kaitoctl dev up`")
         raise typer.Exit(1)
     out.print(endpoints_table(stack))
-    table = Table("PROCESS", "PID", "STATE")
-    for name, pid in stack.pids.items():
-        table.add_row(name, str(pid), "[green]running[/]" if pid_alive(pid) else "[red]gone[/]")
+    table = Table("PROCESS", "PID", "STATE", "RESTARTS", "LAST EXIT")
+    components = stack.components or {
+        name: ComponentStatus(pid=pid, state="running" if pid_alive(pid) else "restarting")
+        for name, pid in stack.pids.items()
+    }
+    for name, component in components.items():
+        table.add_row(name, str(component.pid or "-"), _state_cell(component), str(component.restarts),
+                      _exit_cell(component))  # fmt: skip
     out.print(table)
+    if _not_running(stack):
+        raise typer.Exit(3)
+
+
+_STATE_STYLE = {
+    "running": "green", "restarting": "yellow", "held": "yellow", "starting": "yellow", "dead": "red",
+}  # fmt: skip
+
+
+def _state_cell(component: ComponentStatus) -> str:
+    state = component.truth()
+    text: str = state
+    if state == "restarting" and component.backoff_seconds:
+        text = f"restarting (back-off {component.backoff_seconds:.0f}s)"
+    if component.message:
+        text += f": {component.message}"
+    return f"[{_STATE_STYLE[state]}]{text}[/]"
+
+
+def _exit_cell(component: ComponentStatus) -> str:
+    code = component.last_exit
+    if code is None:
+        return "-"
+    what = f"signal {-code}" if code < 0 else f"exit {code}"
+    when = component.last_exit_at.strftime("%H:%M:%S") if component.last_exit_at else ""
+    return f"{what} at {when}" if when else what
 
 
 async def _watch(address: str, workflow_id: str, timeout: float) -> WorkspaceStatus:

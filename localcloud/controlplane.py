@@ -223,6 +223,37 @@ class ControlPlane:
         """Component name -> PID of the running processes."""
         return {p.name: p.popen.pid for p in self._procs}
 
+    def exit_code(self, name: str) -> int | None:
+        """The exit status of component `name` once it has exited (reaping it), None while it runs."""
+        return next((p.popen.poll() for p in self._procs if p.name == name), None)
+
+    def restart(self, name: str) -> int:
+        """Start component `name` again after it exited: same flags, ports, PKI and etcd data; its PID."""
+        args, probe = self._restartable()[name]
+        old = next(p for p in self._procs if p.name == name)
+        self._procs.remove(old)
+        self._tell_reaper(f"-{old.popen.pid}")
+        proc = self._spawn(name, args())
+        self._wait(time.monotonic() + self.startup_timeout, (proc, probe))
+        return proc.popen.pid
+
+    def _restartable(self) -> dict[str, tuple[Callable[[], list[str]], Callable[[], bool]]]:
+        anon = self.ssl_context(client_cert=False)
+        healthz = "https://127.0.0.1:{}/healthz"
+        return {
+            "etcd": (self._etcd_args, lambda: _http_ok(f"http://127.0.0.1:{self.ports.etcd}/health")),
+            "kube-apiserver": (self._apiserver_args, lambda: _http_ok(f"{self.apiserver_url}/readyz", anon)),
+            "kube-controller-manager": (
+                self._controller_manager_args,
+                lambda: _http_ok(healthz.format(self.ports.controller_manager), anon),
+            ),
+            "kube-scheduler": (
+                self._scheduler_args,
+                lambda: _http_ok(healthz.format(self.ports.scheduler), anon),
+            ),
+            "kwok": (self._kwok_args, lambda: _http_ok(healthz.format(self.ports.kwok), anon)),
+        }
+
     @property
     def reaper_pid(self) -> int | None:
         """PID of the orphan reaper, for tests that check it."""

@@ -118,8 +118,8 @@ class GpuNodeBridge:
                     continue
                 for raw in data["events"]:
                     event = PoolEvent.model_validate(raw)
-                    self.last_seq = event.seq
                     await self.handle(event)
+                    self.last_seq = event.seq  # after: an event the apiserver missed is handled again
 
     async def handle(self, event: PoolEvent) -> None:
         pool = event.pool
@@ -137,7 +137,13 @@ class GpuNodeBridge:
 
     async def _boot(self, pool: PoolSnapshot) -> None:
         await asyncio.sleep(self.boot_delay)  # the VMs boot and join; this is the emulated hardware
-        await self._converge(pool, pool.node_count)
+        while True:  # a kubelet keeps trying to register while the apiserver is away
+            try:
+                await self._converge(pool, pool.node_count)
+                break
+            except Exception as err:
+                log.warning("registering the nodes of %s failed (%s); retrying", pool.name, err)
+                await asyncio.sleep(1)
         self._booting.pop(pool.id, None)
 
     async def _existing(self, pool: PoolSnapshot) -> list[str]:

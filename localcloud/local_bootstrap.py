@@ -5,7 +5,10 @@ Two credential domains, as on AKS:
   kubeconfig — what a person running `az` and `kubectl` has;
 * the provisioning worker (`python -m worker`) gets only what the AKS workload-identity webhook injects
   (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST) plus endpoints;
-  the token file is kept fresh by `localcloud.projected_token`, as the kubelet would.
+  the token file is kept fresh by `localcloud.projected_token`, as the kubelet would;
+* for Kubernetes, the worker and the controllers each get a kubeconfig of their own service account
+  (`service_account_kubeconfig`: the apiserver's CA and a `tokenFile` that a TokenRequest keeps fresh),
+  so the RBAC the bootstrap granted is what they run with, as a pod's in-cluster config would be.
 Inherited AZURE_* variables are dropped from both, so nothing leaks from the caller's shell.
 """
 
@@ -14,15 +17,34 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+import yaml
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
+from localcloud.atomic_file import write_atomically
 from localcloud.azure.config import EmulatorConfig
 from localcloud.azure.launcher import AzureEmulatorProcess
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
 from workflows.bootstrap_workflow import BootstrapWorkflow
 
 TOKEN_FILE_NAME = "azure-identity-token"  # the webhook's file name under /var/run/secrets/azure/tokens
+KUBE_TOKEN_FILE_NAME = "kube-token"  # what /var/run/secrets/kubernetes.io/serviceaccount/token holds
+KUBECONFIG_FILE_NAME = "kubeconfig"
+
+
+def service_account_kubeconfig(path: Path, server: str, ca_file: Path, token_file: Path, user: str) -> Path:
+    """A kubeconfig that authenticates as a service account by its token file (re-read when renewed)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
+        "users": [{"name": user, "user": {"tokenFile": str(token_file)}}],
+        "contexts": [{"name": user, "context": {"cluster": "local", "user": user}}],
+        "current-context": user,
+    }
+    write_atomically(path, yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
 
 
 def clean_env(base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -9,6 +9,13 @@ managed identity and installs the CRD, RBAC and service accounts → the worker'
 identity, and the controllers, as the separate processes they are in production. Only endpoints and
 credentials tell the worker it is not on Azure.
 
+Once up, every process is supervised as a kubelet supervises containers (`localcloud.supervision`): one
+that dies is reported `restarting` in `stack.json` and started again with a doubling backoff — the
+Temporal server on its database file, the control plane's components on their etcd data, the emulator
+on its state file and port, the workers and controllers with the same environment. The in-process
+parts (GPU-node bridge, stand-ins, token refresh) are restarted when they fail. SIGUSR1 skips a
+running backoff (a second `kaitoctl dev up` sends it).
+
 `python -m localcloud.stack --state-dir DIR` runs it until SIGTERM (what `kaitoctl dev up` starts in
 the background); tests use `LocalCloud` as an async context manager.
 """
@@ -23,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -41,14 +48,17 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from localcloud.azure.config import EmulatorConfig, OperationDurations
 from localcloud.azure.launcher import AzureEmulatorProcess
-from localcloud.controlplane import ControlPlane
+from localcloud.controlplane import COMPONENTS, ControlPlane
 from localcloud.gpu_bridge import GpuNodeBridge
 from localcloud.local_bootstrap import (
+    KUBE_TOKEN_FILE_NAME,
+    KUBECONFIG_FILE_NAME,
     TOKEN_FILE_NAME,
     clean_env,
     local_request,
     operator_env,
     run_bootstrap,
+    service_account_kubeconfig,
     workload_identity_env,
 )
 from localcloud.pod_network import PodNetwork, egress_selector_config
@@ -57,6 +67,7 @@ from localcloud.processes import log_tail, stop_process
 from localcloud.projected_token import ProjectedServiceAccountToken
 from localcloud.stack_file import BootstrapSummary, StackInfo
 from localcloud.standins import StandInManager
+from localcloud.supervision import Backoff, Component, Supervisor
 from localcloud.temporal_server import TEMPORAL_KINDS, TemporalKind, temporal_launcher
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
 from workflows.workspace_contracts import TASK_QUEUE
@@ -79,6 +90,10 @@ class LocalCloudOptions:
     with_worker: bool = True
     with_controllers: bool = True
     temporal: TemporalKind = "dev"  # "postgres": the Go-built server on PostgreSQL with mTLS
+    backoff: Backoff = field(default_factory=Backoff)
+    # The worker's namespaced rights only in these namespaces (RoleBindings); None: cluster-wide.
+    workspace_namespaces: list[str] | None = None
+    in_process_retry_seconds: float = 1.0  # before an in-process part that failed runs again
 
     @property
     def effective_boot_delay(self) -> float:
@@ -105,11 +120,15 @@ class LocalCloud:
         self.bootstrap_request: BootstrapRequest | None = None
         self.bootstrap_result: BootstrapResult | None = None
         self.worker_token: ProjectedServiceAccountToken | None = None
+        self.kubeconfigs: dict[str, Path] = {}  # the worker's and the controllers' service-account ones
         self.timings: dict[str, float] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._socket_dir: Path | None = None
         self._liveness_url = f"http://127.0.0.1:{free_port()}/healthz"
+        self.supervisor = Supervisor(self.state_dir, self._changed, options.backoff)
+        self._supervising: asyncio.Task[None] | None = None
+        self._published = False  # stack.json is written once everything serves, then on every change
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -147,7 +166,10 @@ class LocalCloud:
             boot_delay=self.options.effective_boot_delay,
         )
         self.standins = StandInManager(self.kube, self.pod_network)
-        self._tasks = [asyncio.create_task(self.bridge.run()), asyncio.create_task(self.standins.run())]
+        self._tasks = [
+            asyncio.create_task(self._keep_running("gpu-bridge", self.bridge.run)),
+            asyncio.create_task(self._keep_running("standins", self.standins.run)),
+        ]
         self.timings["infrastructure"] = loop.time() - began
 
         await self._bootstrap()
@@ -159,7 +181,14 @@ class LocalCloud:
             self.state_dir / "worker-identity" / TOKEN_FILE_NAME,
         )
         await self.worker_token.refresh()
-        self._tasks.append(asyncio.create_task(self.worker_token.run()))
+        self._tasks.append(asyncio.create_task(self._keep_running("worker-token", self.worker_token.run)))
+        request = self.bootstrap_request
+        self.kubeconfigs = {
+            "worker": await self._service_account_kubeconfig("worker", request.worker_service_account),
+            "controllers": await self._service_account_kubeconfig(
+                "controllers", request.controller_service_account
+            ),
+        }
 
         if self.options.with_worker:
             self._spawn("worker", [sys.executable, "-m", "worker"], self.worker_env())
@@ -170,6 +199,119 @@ class LocalCloud:
         if self.options.with_controllers:
             await self._until_ready("controllers", self._controllers_live)
         self.timings["total"] = loop.time() - began
+        self._supervise()
+
+    # ---- supervision ----------------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        """Hand every process to the supervisor (each with how to start it again) and start it."""
+        assert self.control_plane is not None and self.azure is not None
+        temporal, cp, azure = self.temporal, self.control_plane, self.azure
+        self.supervisor.add(Component(
+            "temporal", lambda: temporal.process.pid if temporal.process else None,
+            lambda: temporal.process.poll() if temporal.process else None, self._restart_temporal,
+        ))  # fmt: skip
+        for name in COMPONENTS:
+            self.supervisor.add(Component(
+                name, partial(self._cp_pid, name),
+                partial(cp.exit_code, name), partial(self._restart_control_plane, name),
+            ))  # fmt: skip
+        self.supervisor.add(
+            Component("azure", lambda: azure.pid, lambda: azure.returncode, self._restart_azure)
+        )
+        for name in self.processes:
+            self.supervisor.add(Component(
+                name, partial(self._child_pid, name), partial(self._child_exit, name),
+                partial(self._respawn, name),
+            ))  # fmt: skip
+        self._supervising = asyncio.create_task(self.supervisor.run())
+
+    def _cp_pid(self, name: str) -> int | None:
+        assert self.control_plane is not None
+        return self.control_plane.pids.get(name)
+
+    def _child_pid(self, name: str) -> int | None:
+        process = self.processes.get(name)
+        return process.pid if process is not None else None
+
+    def _child_exit(self, name: str) -> int | None:
+        process = self.processes.get(name)
+        return process.poll() if process is not None else None
+
+    async def _restart_control_plane(self, name: str) -> None:
+        """A control-plane component again, on its ports, PKI and (etcd) data directory."""
+        assert self.control_plane is not None
+        await asyncio.to_thread(self.control_plane.restart, name)
+
+    async def _restart_temporal(self) -> None:
+        """Temporal again, on the same port and store (the dev server's file, or PostgreSQL)."""
+        self.client = await self.temporal.restart()
+
+    async def _restart_azure(self) -> None:
+        """The emulator again, on the same port and state file (pools, identities, operations kept)."""
+        assert self.azure is not None
+        await self.azure.start()
+
+    async def _respawn(self, name: str) -> None:
+        """One of our Python processes again, with the environment it had, ready when it serves."""
+        argv, env, probe = self._children()[name]
+        self._spawn(name, argv, env())
+        try:
+            await self._until_ready(name, probe)
+        except BaseException:  # a start that failed leaves no process behind to be started twice
+            await asyncio.to_thread(stop_process, self.processes[name])
+            raise
+
+    def _children(
+        self,
+    ) -> dict[str, tuple[list[str], Callable[[], dict[str, str]], Callable[[], Awaitable[bool]]]]:
+        python = sys.executable
+        return {
+            "bootstrap-worker": (
+                [python, "-m", "worker.bootstrap_worker"], self.bootstrap_worker_env,
+                partial(self._polling, "bootstrap-worker", BOOTSTRAP_TASK_QUEUE),
+            ),
+            "worker": (
+                [python, "-m", "worker"], self.worker_env, partial(self._polling, "worker", TASK_QUEUE),
+            ),
+            "controllers": ([python, "-m", "controllers"], self.controller_env, self._controllers_live),
+        }  # fmt: skip
+
+    async def _keep_running(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """An in-process part, run again whenever it fails (the apiserver or emulator went away, say)."""
+        while True:
+            try:
+                await run()
+                return
+            except Exception:
+                log.exception("%s failed; running it again", name)
+                await asyncio.sleep(self.options.in_process_retry_seconds)
+
+    def _changed(self) -> None:
+        """A component changed state: `stack.json` says so at once (`kaitoctl dev status` reads it)."""
+        if self._published:
+            self.publish()
+
+    def publish(self) -> None:
+        """Write `stack.json`; from now on every change of a component rewrites it."""
+        self.endpoints().write(self.state_dir)
+        self._published = True
+
+    async def _service_account_kubeconfig(self, component: str, account: str) -> Path:
+        """`component`'s kubeconfig: its service account's token (apiserver audience), kept fresh."""
+        assert self.kube is not None and self.control_plane is not None and self.bootstrap_request
+        directory = self.state_dir / f"{component}-kube"
+        token = ProjectedServiceAccountToken(
+            self.kube, self.bootstrap_request.namespace, account, directory / KUBE_TOKEN_FILE_NAME,
+            audience=self.control_plane.issuer,
+        )  # fmt: skip
+        await token.refresh()
+        self._tasks.append(asyncio.create_task(self._keep_running(f"{component}-kube-token", token.run)))
+        return service_account_kubeconfig(
+            directory / KUBECONFIG_FILE_NAME, self.control_plane.apiserver_url,
+            Path(self.control_plane.ca_cert), token.path,
+            f"system:serviceaccount:{self.bootstrap_request.namespace}:{account}",
+        )  # fmt: skip
 
     async def _bootstrap(self) -> None:
         """The bootstrap worker (operator credential) runs the bootstrap workflow through Temporal."""
@@ -182,7 +324,9 @@ class LocalCloud:
         await self._until_ready(
             "bootstrap-worker", partial(self._polling, "bootstrap-worker", BOOTSTRAP_TASK_QUEUE)
         )
-        self.bootstrap_request = local_request(self.azure.config)
+        self.bootstrap_request = local_request(
+            self.azure.config, workspace_namespaces=self.options.workspace_namespaces
+        )
         # A stack that died mid-bootstrap may have left a run behind: this start replaces it.
         self.bootstrap_result = await run_bootstrap(
             self.client,
@@ -199,19 +343,32 @@ class LocalCloud:
 
     async def restart_worker(self) -> None:
         """Stop the provisioning worker by PID and start a fresh one (a pod restart: no cached token)."""
-        process = self.processes.pop("worker", None)
+        process = self.processes.get("worker")
         if process is not None:
             await asyncio.to_thread(stop_process, process)
-        self._spawn("worker", [sys.executable, "-m", "worker"], self.worker_env())
+        if self._supervising is None:
+            await self._respawn("worker")
+            return
+        # The supervisor sees the exit and starts it again; the first restart waits one backoff step.
+        self.supervisor.restart_now()
+        await self._until(lambda: self._child_pid("worker") != process.pid if process else True)
         await self._until_ready("worker", partial(self._polling, "worker", TASK_QUEUE))
+
+    async def _until(self, condition: Callable[[], bool], timeout: float = 90.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"not done after {timeout:.0f}s")
+            await asyncio.sleep(0.1)
 
     async def _until_ready(
         self, name: str, probe: Callable[[], Awaitable[bool]], timeout: float = 90.0
     ) -> None:
-        """Probe a child until it serves, failing fast (with its log) if it exits first."""
+        """Probe a child until it serves, failing fast (with its log) if it exits first. A probe that
+        cannot ask yet (Temporal itself restarting) counts as not ready."""
         deadline = asyncio.get_running_loop().time() + timeout
         process = self.processes[name]
-        while not await probe():
+        while not await self._answers(probe):
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{name} exited with {process.returncode}:\n{log_tail(self.logs / f'{name}.log')}"
@@ -221,6 +378,14 @@ class LocalCloud:
                     f"{name} not ready after {timeout:.0f}s:\n{log_tail(self.logs / f'{name}.log')}"
                 )
             await asyncio.sleep(0.2)
+
+    @staticmethod
+    async def _answers(probe: Callable[[], Awaitable[bool]]) -> bool:
+        try:
+            return await probe()
+        except Exception as error:
+            log.debug("probe not answered yet: %s", error)
+            return False
 
     async def _polling(self, name: str, task_queue: str) -> bool:
         """True once the process `name` itself polls `task_queue` (pollers are named `<pid>@<host>`, so a
@@ -280,7 +445,7 @@ class LocalCloud:
         env = workload_identity_env(
             self.azure,
             self.temporal.address,
-            self.control_plane.kubeconfig,
+            self.kubeconfigs["worker"],
             self.bootstrap_result,
             self.worker_token.path,
         )
@@ -292,12 +457,17 @@ class LocalCloud:
         assert self.control_plane is not None
         return {
             **self._base_env(),
-            "KUBECONFIG": str(self.control_plane.kubeconfig),
+            "KUBECONFIG": str(self.kubeconfigs["controllers"]),
             "KAITO_CONTROLLER_LIVENESS": self._liveness_url,
         }
 
     async def stop(self) -> None:
-        """Stop everything by PID, consumers before what they consume."""
+        """Stop everything by PID, consumers before what they consume (the supervisor first)."""
+        if self._supervising is not None:
+            self._supervising.cancel()
+            await asyncio.gather(self._supervising, return_exceptions=True)
+            self._supervising = None
+        self._published = False
         for name in ("controllers", "worker", "bootstrap-worker"):
             process = self.processes.pop(name, None)
             if process is not None:
@@ -356,6 +526,7 @@ class LocalCloud:
                 "azure": self.azure.pid,
                 **{name: p.pid for name, p in self.processes.items()},
             },
+            components=self.supervisor.statuses(),
         )
 
     def _bootstrap_summary(self) -> BootstrapSummary | None:
@@ -388,9 +559,9 @@ async def serve(options: LocalCloudOptions, exit_with_parent: bool = False) -> N
         loop.add_signal_handler(sig, stop.set)
     watchdog = asyncio.create_task(_parent_gone(os.getppid(), stop)) if exit_with_parent else None
     async with LocalCloud(options) as cloud:
-        info = cloud.endpoints()
-        info.write(options.state_dir)
-        log.info("local cloud up: %s", info.model_dump_json())
+        loop.add_signal_handler(signal.SIGUSR1, cloud.supervisor.restart_now)
+        cloud.publish()
+        log.info("local cloud up: %s", cloud.endpoints().model_dump_json())
         await stop.wait()
         StackInfo.remove(options.state_dir)
     if watchdog is not None:
@@ -406,11 +577,16 @@ def main() -> None:
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
     parser.add_argument("--temporal", choices=TEMPORAL_KINDS, default="dev", help="dev, or postgres (mTLS)")
+    parser.add_argument(
+        "--workspace-namespace", action="append", dest="workspace_namespaces", default=None,
+        help="grant the worker its namespaced rights only here (repeatable; default: cluster-wide)",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = LocalCloudOptions(
         state_dir=args.state_dir, realistic=args.realistic, boot_delay=args.boot_delay,
         temporal_port=args.temporal_port, ui_port=args.ui_port, temporal=args.temporal,
+        workspace_namespaces=args.workspace_namespaces,
     )  # fmt: skip
     asyncio.run(serve(options, exit_with_parent=args.exit_with_parent))
 

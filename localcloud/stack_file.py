@@ -5,14 +5,15 @@ down; `kaitoctl` and the tests read it to find Temporal, the apiserver and the A
 any exports. A file whose supervisor PID is gone describes nothing (a killed stack leaves it behind).
 """
 
+from datetime import datetime
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from localcloud.atomic_file import write_atomically
-from localcloud.processes import pid_alive
+from localcloud.processes import pid_alive, process_start_time
 from workflows.bootstrap_contracts import BootstrapRequest
 
 STACK_FILE = "stack.json"
@@ -35,6 +36,37 @@ class BootstrapSummary(_CamelCase):
     worker_token_file: str | None = None
 
 
+ComponentState = Literal["starting", "running", "restarting", "held"]
+
+
+class ComponentStatus(_CamelCase):
+    """One supervised process as the supervisor last saw it, as a kubelet reports a container.
+
+    `restarting` is CrashLoopBackOff: the process exited and the next start waits out `backoff_seconds`
+    (1 s, 2 s, 4 s … capped); `held`: an operator keeps it down on purpose (`localcloud.supervision`).
+    """
+
+    pid: int | None = None
+    start_time: int | None = None  # /proc start time of `pid`: tells it from a recycled PID
+    state: ComponentState = "starting"
+    restarts: int = 0
+    last_exit: int | None = None  # exit status; negative: the signal that ended it (-9 = SIGKILL)
+    last_exit_at: datetime | None = None
+    backoff_seconds: float = 0.0  # the wait before the coming start (restarting) or the last one
+    message: str = ""  # why the last start failed, if it did
+
+    @property
+    def alive(self) -> bool:
+        """The recorded process itself still runs (not exited, not a zombie, not a recycled PID)."""
+        return self.pid is not None and process_start_time(self.pid) == self.start_time
+
+    def truth(self) -> ComponentState | Literal["dead"]:
+        """What a reader sees now: a component recorded running whose process is gone is dead."""
+        if self.state == "running" and not self.alive:
+            return "dead"
+        return self.state
+
+
 class StackInfo(_CamelCase):
     """One running local cloud, as `stack.json` holds it (camelCase keys)."""
 
@@ -51,6 +83,7 @@ class StackInfo(_CamelCase):
     bootstrap: BootstrapSummary | None = None
     startup_seconds: dict[str, float] = {}
     pids: dict[str, int] = {}
+    components: dict[str, ComponentStatus] = {}
 
     @staticmethod
     def path(directory: Path) -> Path:

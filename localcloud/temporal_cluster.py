@@ -178,6 +178,9 @@ class TemporalCluster:
         if process is not None:
             await asyncio.to_thread(stop_process, process, 30.0)
 
+    async def restart(self) -> Client:
+        return await self.restart_server()
+
     async def restart_server(self, timeout: float = 120.0) -> Client:
         """Stop the Temporal server by PID and start it again on the same database and ports."""
         await self.stop_server()

@@ -50,6 +50,10 @@ class TemporalLauncher(Protocol):
 
     async def stop(self) -> None: ...
 
+    async def restart(self) -> Client:
+        """The server again after it died, on the same port and store: every workflow is still there."""
+        ...
+
     def client_env(self) -> dict[str, str]: ...
 
 
@@ -123,3 +127,7 @@ class TemporalDevServer:
         process, self.process = self.process, None
         if process is not None:
             await asyncio.to_thread(stop_process, process)
+
+    async def restart(self) -> Client:
+        await self.stop()
+        return await self.start()

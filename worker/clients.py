@@ -5,14 +5,19 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from pathlib import Path
+from typing import Any, TypeVar
 
+import yaml
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
+from temporalio import activity
 
 from worker.settings import AzureWorkerSettings
 
@@ -49,15 +54,59 @@ def azure_credential(settings: AzureWorkerSettings) -> DefaultAzureCredential:
     return DefaultAzureCredential(**kwargs)
 
 
+def _token_file(kubeconfig: Path) -> Path | None:
+    """The `tokenFile` of the kubeconfig's current user, if it authenticates with one."""
+    loaded = yaml.safe_load(kubeconfig.read_text()) or {}
+    context: dict[str, Any] = next(
+        (c["context"] for c in loaded.get("contexts") or [] if c["name"] == loaded.get("current-context")),
+        {},
+    )
+    user: dict[str, Any] = next(
+        (u["user"] for u in loaded.get("users") or [] if u["name"] == context.get("user")), {}
+    )
+    token_file = user.get("tokenFile")
+    return (kubeconfig.parent / token_file) if token_file else None
+
+
+def _reread_token_file(configuration: kube_client.Configuration, token_file: Path) -> None:
+    """Before each request, take the token file's content when it has changed (a renewed service-account
+    token), as client-go re-reads a kubeconfig's tokenFile; the `kubernetes` client reads it once."""
+    seen = {"mtime": token_file.stat().st_mtime_ns}
+
+    def refresh(config: kube_client.Configuration) -> None:
+        mtime = token_file.stat().st_mtime_ns
+        if mtime != seen["mtime"]:
+            seen["mtime"] = mtime
+            config.api_key["BearerToken"] = f"Bearer {token_file.read_text().strip()}"
+
+    setattr(configuration, "refresh_api_key_hook", refresh)  # noqa: B010 (typed None in the client)
+
+
 def kubernetes_api(settings: AzureWorkerSettings) -> kube_client.ApiClient:
     """From a kubeconfig when one is set, otherwise the pod's service account."""
     if settings.kubeconfig:
-        return cast(
-            kube_client.ApiClient, kube_config.new_client_from_config(config_file=str(settings.kubeconfig))
-        )
+        configuration = kube_client.Configuration()
+        kube_config.load_kube_config(config_file=str(settings.kubeconfig), client_configuration=configuration)
+        token_file = _token_file(settings.kubeconfig)
+        if token_file is not None:
+            _reread_token_file(configuration, token_file)
+        return kube_client.ApiClient(configuration)
     configuration = kube_client.Configuration()
     kube_config.load_incluster_config(client_configuration=configuration)
     return kube_client.ApiClient(configuration)
+
+
+class HeartbeatPerTry(SansIOHTTPPolicy[Any, Any]):
+    """Heartbeats the activity on each HTTP try of an ARM call (the PUT, its SDK retries, every LRO poll).
+
+    So an activity blocked in the SDK — a PUT slowed by throttling and retried after Retry-After, say —
+    still tells Temporal its worker lives, and a dead worker is noticed within the heartbeat timeout.
+    Outside an activity (scripts, the CLI) it does nothing.
+    """
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        if activity.in_activity():
+            activity.heartbeat(f"{request.http_request.method} {request.http_request.url.split('?')[0]}")
 
 
 ArmClient = TypeVar(
@@ -74,6 +123,7 @@ def arm_client(
         settings.subscription_id,
         base_url=settings.arm_endpoint,
         credential_scopes=[settings.arm_scope],
+        per_retry_policies=[HeartbeatPerTry()],
         **azure_transport_kwargs(settings),
     )
 

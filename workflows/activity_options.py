@@ -2,6 +2,14 @@
 
 Workflows start activities through `start_activity`, which looks the options up by name, so a call site
 says only what it runs and why.
+
+A worker that dies (SIGKILL, a node lost) tells Temporal nothing: its attempt is retried only once a
+timeout expires. So every timeout here is sized to the work, and none is minutes long for work that does
+not heartbeat: a short step (a few Kubernetes calls, one health probe) has a 30 s start-to-close, and an
+ARM long-running operation, minutes of VM work, heartbeats (on each HTTP try of its ARM client, and every
+`activities.azure_waits.Waits.heartbeat_every`, 10 s, while it waits on the SDK's poller) under a 20 s
+heartbeat timeout; the SDK sends at most one heartbeat per 0.8 × the timeout, so beats arrive in time.
+Either way a killed worker's attempt is retried within about 30 s.
 """
 
 from dataclasses import dataclass, field
@@ -31,9 +39,12 @@ class ActivityOptions:
     schedule_to_close: timedelta | None = None
 
 
-SHORT = ActivityOptions(start_to_close=timedelta(minutes=1))
+# A killed worker's attempt is retried after at most this: the bound every timeout below keeps.
+RETRY_AFTER_WORKER_LOSS = timedelta(seconds=30)
+
+SHORT = ActivityOptions(start_to_close=timedelta(seconds=30))
 # An ARM long-running operation on a GPU pool: minutes of VM work, heartbeating while it polls.
-POOL_OPERATION = ActivityOptions(start_to_close=timedelta(minutes=30), heartbeat=timedelta(minutes=2))
+POOL_OPERATION = ActivityOptions(start_to_close=timedelta(minutes=30), heartbeat=timedelta(seconds=20))
 # The sweep reads counters every run: a few quick attempts, then the next run tries again.
 SWEEP_READ = ActivityOptions(
     start_to_close=timedelta(seconds=30),
@@ -54,7 +65,7 @@ OPTIONS: dict[str, ActivityOptions] = {
     ActivityName.DELETE_INFERENCE: SHORT,
     # A model server that has just loaded may still refuse a request or two.
     ActivityName.CHECK_HEALTH: ActivityOptions(
-        start_to_close=timedelta(minutes=1),
+        start_to_close=timedelta(seconds=30),
         retry=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=10),
     ),
     # Best effort within a budget: the status query stays authoritative while the cluster is unreachable.

@@ -52,6 +52,11 @@ class AzureEmulatorProcess(EmulatorEndpoint):
         return self._proc.pid
 
     @property
+    def returncode(self) -> int | None:
+        """The child's exit status once it has exited (negative: the signal), None while it runs."""
+        return self._proc.returncode if self._proc is not None else None
+
+    @property
     def base_url(self) -> str:
         return str(self.info["url"])
 

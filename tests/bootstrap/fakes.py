@@ -22,6 +22,7 @@ class FakeBootstrapCloud:
     principal_not_found: int = 0  # the role assignment answers PrincipalNotFound this many times first
     final_failure_at: str | None = None  # this activity fails with a non-retryable AuthorizationFailed
     always_failing: str | None = None  # this activity fails retryably, every time
+    already_done: bool = False  # a second bootstrap of the same cluster: every step finds it in place
     calls: list[tuple[str, Any]] = field(default_factory=list)
     attempts: dict[str, list[datetime]] = field(default_factory=dict)
 
@@ -47,7 +48,9 @@ class FakeBootstrapCloud:
     @activity.defn(name=contracts.IdentityActivity.ENABLE_WORKLOAD_IDENTITY)
     async def enable(self, ref: contracts.ClusterRef) -> contracts.IssuerInfo:
         self._enter(contracts.IdentityActivity.ENABLE_WORKLOAD_IDENTITY, ref)
-        return contracts.IssuerInfo(cluster_id=ref.resource_id, issuer_url=ISSUER, changed=True)
+        return contracts.IssuerInfo(
+            cluster_id=ref.resource_id, issuer_url=ISSUER, changed=not self.already_done
+        )
 
     @activity.defn(name=BootstrapActivity.READ_ISSUER)
     async def read_issuer(self, ref: contracts.ClusterRef) -> ClusterIssuer:
@@ -63,7 +66,7 @@ class FakeBootstrapCloud:
             client_id=CLIENT_ID,
             principal_id=PRINCIPAL_ID,
             tenant_id=TENANT_ID,
-            created=True,
+            created=not self.already_done,
         )
 
     @activity.defn(name=contracts.IdentityActivity.ENSURE_ROLE_ASSIGNMENT)
@@ -80,7 +83,7 @@ class FakeBootstrapCloud:
             id=f"{req.scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
             name=name,
             role_definition_id=req.full_role_definition_id,
-            created=True,
+            created=not self.already_done,
         )
 
     @activity.defn(name=contracts.IdentityActivity.ENSURE_FEDERATED_CREDENTIAL)
@@ -90,7 +93,7 @@ class FakeBootstrapCloud:
             **req.model_dump(include={"name", "issuer", "audiences"}),
             id=f"{req.identity.resource_id}/federatedIdentityCredentials/{req.name}",
             subject=req.subject,
-            changed=True,
+            changed=not self.already_done,
         )
 
     @activity.defn(name=BootstrapActivity.CHECK_KUBE_TARGET)
@@ -105,7 +108,7 @@ class FakeBootstrapCloud:
         async def apply(setup: ClusterSetup) -> AppliedObjects:
             self._enter(name, setup)
             made = objects(setup)
-            return AppliedObjects(applied=made, created=made)
+            return AppliedObjects(applied=made, created=[] if self.already_done else made)
 
         return apply
 

@@ -101,6 +101,10 @@ def test_controller_only_watches_and_patches() -> None:
     assert rules["/nodes"] == {"get", "list", "watch"}
     assert rules["apps/statefulsets"] == {"get", "list", "watch"}
     assert "/services/proxy" not in rules
+    # What kopf does as the controller's service account (found running it with that token):
+    assert rules["kaito.sh/workspaces/status"] == {"get", "patch"}, "a refusal is written to the status"
+    assert rules["apiextensions.k8s.io/customresourcedefinitions"] == {"get", "list", "watch"}
+    assert not any(resource.endswith("/secrets") for resource in rules)
 
 
 def test_worker_rights_cluster_wide_or_only_in_workspace_namespaces() -> None:

@@ -114,6 +114,10 @@ class ComposeTemporal:
     async def stop(self) -> None:
         self.compose.stop(down=True)
 
+    async def restart(self) -> Client:
+        self.compose.start()  # compose restarts a dead service; this brings it back if it did not
+        return await connect(self.settings())
+
 
 @pytest.fixture
 async def cloud(tmp_path: Path) -> AsyncIterator[LocalCloud]:
