@@ -9,6 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -17,20 +18,18 @@ from kaitoctl.bootstrap_command import bootstrap
 from kaitoctl.chat import ChatError, ask
 from kaitoctl.context import kubeconfig, temporal_settings
 from kaitoctl.dev import dev_app
-from kaitoctl.loading import load_workspace_file
+from kaitoctl.manifest_check import CheckedManifest, apply_companions, check_manifest
 from kaitoctl.render import print_status, workspaces_table
 from kaitoctl.schedule import schedule_app
 from workflows.workspace_client import RUNNING_WORKSPACES, apply_workspace
 from workflows.workspace_contracts import (
     STATUS_QUERY,
     Phase,
-    ProvisioningPlan,
     SignalName,
     SuspendRequest,
     UpdateName,
     WorkspaceStatus,
 )
-from workflows.workspace_plan import build_plan
 from workflows.workspace_spec import Workspace, workflow_id_for
 from workflows.workspace_validation import WorkspaceInvalid
 
@@ -58,16 +57,15 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load_valid(path: Path) -> tuple[Workspace, ProvisioningPlan]:
-    """Offline validation: the same rules and words as the workflow and the controller."""
+def _load_valid(path: Path) -> CheckedManifest:
+    """Offline validation of every document: the same rules and words as the workflow and the controller."""
     try:
-        ws = load_workspace_file(path)
-        plan = build_plan(ws)
+        checked = check_manifest(path)
     except WorkspaceInvalid as invalid:
-        _fail(str(invalid), EXIT_INVALID)
-    for warning in plan.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    return ws, plan
+        _fail(escape(str(invalid)), EXIT_INVALID)
+    for warning in checked.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    return checked
 
 
 async def _client() -> Client:
@@ -85,19 +83,26 @@ async def _client() -> Client:
 @workspace_app.command("validate")
 def validate(filename: FileOption) -> None:
     """Check a manifest offline, as KAITO's admission webhook would. Exit 2 when it is invalid."""
-    ws, plan = _load_valid(filename)
-    out.print(
-        f"[green]valid:[/] workspace {ws.namespace}/{ws.name}: {plan.model} on {plan.node_count} × "
-        f"{plan.instance_type} (agent pool {plan.agent_pool})",
-        highlight=False,
-    )
+    for line in _load_valid(filename).summary():
+        out.print(f"[green]valid:[/] {escape(line)}", highlight=False)
 
 
 @workspace_app.command("apply")
 def apply(filename: FileOption) -> None:
-    """Validate, then signal-with-start the workspace's workflow (the running one gets the new spec)."""
-    ws, _ = _load_valid(filename)
-    asyncio.run(_apply(ws))
+    """Validate, apply the file's Secrets and ConfigMaps, then signal-with-start each workspace's workflow."""
+    checked = _load_valid(filename)
+    if checked.companions:
+        config = kubeconfig()
+        if config is None:
+            _fail("no kubeconfig for the file's Secrets and ConfigMaps: set KUBECONFIG", EXIT_UNREACHABLE)
+        try:
+            applied = apply_companions(checked, config)
+        except WorkspaceInvalid as refused:
+            _fail(escape(str(refused)), EXIT_INVALID)
+        for line in applied:
+            out.print(f"{escape(line)} applied", highlight=False)
+    for ws, _ in checked.plans:
+        asyncio.run(_apply(ws))
 
 
 async def _apply(ws: Workspace) -> None:

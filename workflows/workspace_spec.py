@@ -62,11 +62,28 @@ class PresetSpec(_Spec):
     preset_options: PresetOptions | None = None
 
 
+class DataSource(_Spec):
+    """Where an adapter comes from: an image (pulled by an init container) or a volume."""
+
+    name: str | None = None
+    urls: list[str] | None = None
+    volume_source: dict[str, Any] | None = None
+    image: str | None = None
+    image_pull_secrets: list[str] | None = None
+
+
+class AdapterSpec(_Spec):
+    """A LoRA adapter: its source and the strength (a number from 0 to 1, as a string) to apply it with."""
+
+    source: DataSource | None = None
+    strength: str | None = None
+
+
 class InferenceSpec(_Spec):
     preset: PresetSpec | None = None
     template: dict[str, Any] | None = None
     config: str | None = None
-    adapters: list[dict[str, Any]] | None = None
+    adapters: list[AdapterSpec] | None = None
 
 
 class ObjectMeta(BaseModel):
@@ -119,8 +136,20 @@ class Workspace(BaseModel):
 
     @property
     def match_labels(self) -> dict[str, str]:
+        """The selector as labels, as KAITO reads it: matchLabels plus each one-value `In` expression."""
         selector = self.resource.label_selector
-        return dict(selector.match_labels or {}) if selector else {}
+        if selector is None:
+            return {}
+        labels = dict(selector.match_labels or {})
+        for requirement in selector.match_expressions or []:
+            if requirement.operator == "In" and requirement.values and len(requirement.values) == 1:
+                labels[requirement.key] = requirement.values[0]
+        return labels
+
+    @property
+    def bring_your_own_nodes(self) -> bool:
+        """No instanceType: the workspace runs on existing GPU nodes its selector picks (KAITO's BYO)."""
+        return not self.resource.instance_type
 
     def spec_dict(self) -> dict[str, Any]:
         """The user's desired state (resource, inference, tuning) in wire form, for change detection."""

@@ -1,0 +1,76 @@
+"""YAML parsing that refuses hostile input quickly: alias bombs, deep nesting, oversized text.
+
+PyYAML's safe loader shares the object an alias points to, so a "billion laughs" document loads fast but
+becomes exponentially large for whatever walks it next (validation, JSON encoding). Counting aliases
+and nesting while composing stops it before any expansion; nothing a Workspace needs comes close.
+"""
+
+from typing import Any
+
+import yaml
+
+MAX_ALIASES = 100
+MAX_DEPTH = 64
+MAX_BYTES = 4 * 1024 * 1024
+
+
+class YamlRefused(ValueError):
+    """The text is not YAML we accept; the message says why, with the line when there is one."""
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise YamlRefused(
+                    f"more than {MAX_ALIASES} YAML aliases (line {mark.line + 1}); "
+                    "anchors and aliases that multiply a document are refused"
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise YamlRefused(f"nested more than {MAX_DEPTH} levels deep (line {mark.line + 1})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _describe(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or str(err)
+    return f"not valid YAML{at}: {problem}"
+
+
+def load_all(text: str) -> list[Any]:
+    """Every document of `text`, empty ones dropped; YamlRefused for bad or hostile YAML."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
+        raise YamlRefused(f"larger than {MAX_BYTES // (1024 * 1024)} MiB; a manifest is far smaller")
+    loader = _GuardedLoader(text)
+    try:
+        documents: list[Any] = []
+        while loader.check_data():
+            documents.append(loader.get_data())
+        return [doc for doc in documents if doc is not None]
+    except yaml.YAMLError as err:
+        raise YamlRefused(_describe(err)) from None
+    except RecursionError:
+        raise YamlRefused(f"nested more than {MAX_DEPTH} levels deep") from None
+    finally:
+        loader.dispose()
+
+
+def load_one(text: str) -> Any:
+    """The single document of `text` (None when empty); YamlRefused when there are several."""
+    documents = load_all(text)
+    if len(documents) > 1:
+        raise YamlRefused(f"expected one YAML document, found {len(documents)}")
+    return documents[0] if documents else None
