@@ -21,8 +21,8 @@ def node_is_ready_gpu(node: Mapping[str, Any], instance_type: str) -> bool:
     metadata = node.get("metadata") or {}
     status = node.get("status") or {}
     labels = metadata.get("labels") or {}
-    if str(labels.get(LABEL_INSTANCE_TYPE, "")).lower() != instance_type.lower():
-        return False
+    if instance_type and str(labels.get(LABEL_INSTANCE_TYPE, "")).lower() != instance_type.lower():
+        return False  # "" (bring your own nodes): any size the selector picks
     if metadata.get("deletionTimestamp"):
         return False
     try:

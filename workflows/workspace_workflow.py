@@ -80,13 +80,14 @@ class WorkspaceWorkflow(WorkspaceRecord):
     async def _bring_up(self) -> None:
         """Pool → GPU nodes → workload → model loaded → health: the first time, and on every resume."""
         plan = self._planned()
-        pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
-        await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
-        self._created_pool = True
-        pool = await self._steps.run(
-            ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, f"create {pool_text}"
-        )
-        self._kaito.pool_created(pool)
+        if not plan.bring_your_own_nodes:  # BYO (no instanceType): existing nodes, no pool to create
+            pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
+            await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
+            self._created_pool = True
+            pool = await self._steps.run(
+                ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, f"create {pool_text}"
+            )
+            self._kaito.pool_created(pool)
 
         await self._enter(Phase.WAITING_FOR_NODES, f"waiting for {plan.node_count} GPU node(s) to be Ready")
         what = f"{plan.node_count} Ready {plan.instance_type} node(s) with nvidia.com/gpu"

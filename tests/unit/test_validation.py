@@ -49,7 +49,8 @@ def test_too_small_sku_says_what_is_needed_what_is_offered_and_what_fits() -> No
     manifest = falcon40b_on("Standard_NC6s_v3")
     expected = [
         "resource.instanceType: falcon-40b needs 2 GPUs and 90Gi on one node, as it cannot be split "
-        "across nodes; one Standard_NC6s_v3 node has 1 GPU and 16Gi; Standard_NC48ads_A100_v4 fits on one node"
+        "across nodes; one Standard_NC6s_v3 node has 1 GPU and 16Gi; "
+        "Standard_NC48ads_A100_v4 fits on one node"
     ]
     assert errors_of(manifest) == expected
     manifest["resource"]["count"] = 1  # the same words whatever the count: the limit is one node
