@@ -7,6 +7,7 @@ yet are refused with one line naming the kind, and anything else is refused as u
 
 import base64
 import binascii
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,10 @@ class Manifest:
     @property
     def workspaces(self) -> list[Workspace]:
         return [doc.parsed for doc in self.documents if isinstance(doc.parsed, Workspace)]
+
+    def raw_workspace(self) -> dict[str, Any]:
+        """A copy of the first Workspace document as written, for callers that edit and re-parse it."""
+        return copy.deepcopy(self.of_kind("Workspace")[0].raw)
 
     def of_kind(self, kind: str) -> list[Document]:
         return [doc for doc in self.documents if doc.kind == kind]
