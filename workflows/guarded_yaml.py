@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 100_000  # the nodes a walk of the document would visit, aliases expanded
 MAX_DEPTH = 64
 MAX_BYTES = 4 * 1024 * 1024
 
@@ -23,6 +24,7 @@ class _GuardedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._aliases = 0
         self._depth = 0
+        self._weights: dict[int, int] = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -38,9 +40,27 @@ class _GuardedLoader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
                 raise YamlRefused(f"nested more than {MAX_DEPTH} levels deep (line {mark.line + 1})")
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if id(node) not in self._weights:  # newly composed (an alias returns a node weighed already)
+            self._weights[id(node)] = weight = 1 + sum(
+                self._weights.get(id(child), 1) for child in _children(node)
+            )
+            if weight > MAX_EXPANDED_NODES:
+                raise YamlRefused(
+                    f"expands to more than {MAX_EXPANDED_NODES} nodes through its YAML aliases "
+                    f"(line {node.start_mark.line + 1}); anchors and aliases that multiply a document are refused"
+                )
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _describe(err: yaml.YAMLError) -> str:
@@ -54,7 +74,10 @@ def load_all(text: str) -> list[Any]:
     """Every document of `text`, empty ones dropped; YamlRefused for bad or hostile YAML."""
     if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
         raise YamlRefused(f"larger than {MAX_BYTES // (1024 * 1024)} MiB; a manifest is far smaller")
-    loader = _GuardedLoader(text)
+    try:
+        loader = _GuardedLoader(text)
+    except yaml.YAMLError as err:
+        raise YamlRefused(_describe(err)) from None
     try:
         documents: list[Any] = []
         while loader.check_data():

@@ -29,6 +29,7 @@ ANNOTATION_PERFORMANCE_MODE = "kaito.sh/performance-mode"
 NODE_IMAGE_FAMILIES = ("ubuntu", "azurelinux")
 PERFORMANCE_MODES = ("balanced", "interactivity", "throughput")
 MAX_ADAPTERS = 10  # KAITO's MaxAdaptersNumber
+MAX_POOL_NODES = 1000  # the most nodes AKS allows in one node pool
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,14 @@ def validate_workspace(ws: Workspace) -> Report:
         report.add(
             "resource.count", f"{ws.resource.count} is not a node count; use 1 or more, or leave it out"
         )
+    elif ws.resource.count is not None and ws.resource.count > MAX_POOL_NODES:
+        report.add(
+            "resource.count",
+            f"{ws.resource.count} nodes is more than an AKS node pool holds ({MAX_POOL_NODES}); use fewer",
+        )
     model = _check_preset(ws, report)
     sku = _check_instance_type(ws, report, model)
-    if model and sku and (ws.resource.count is None or ws.resource.count >= 1):
+    if model and sku and (ws.resource.count is None or 1 <= ws.resource.count <= MAX_POOL_NODES):
         _check_fit(ws, report, model, sku)
     return report
 
