@@ -50,7 +50,7 @@ class _GuardedLoader(yaml.SafeLoader):
             if weight > MAX_EXPANDED_NODES:
                 raise YamlRefused(
                     f"expands to more than {MAX_EXPANDED_NODES} nodes through its YAML aliases "
-                    f"(line {node.start_mark.line + 1}); anchors and aliases that multiply a document are refused"
+                    f"(line {node.start_mark.line + 1}); aliases that multiply a document are refused"
                 )
         return node
 
