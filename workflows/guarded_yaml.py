@@ -26,27 +26,29 @@ class _GuardedLoader(yaml.SafeLoader):
         self._depth = 0
         self._weights: dict[int, int] = {}
 
+    def _line(self) -> int:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        return int(event.start_mark.line) + 1
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                mark = self.peek_event().start_mark
+                line = self._line()
                 raise YamlRefused(
-                    f"more than {MAX_ALIASES} YAML aliases (line {mark.line + 1}); "
+                    f"more than {MAX_ALIASES} YAML aliases (line {line}); "
                     "anchors and aliases that multiply a document are refused"
                 )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
-                raise YamlRefused(f"nested more than {MAX_DEPTH} levels deep (line {mark.line + 1})")
-            node = super().compose_node(parent, index)
+                raise YamlRefused(f"nested more than {MAX_DEPTH} levels deep (line {self._line()})")
+            node: Any = super().compose_node(parent, index)
         finally:
             self._depth -= 1
         if id(node) not in self._weights:  # newly composed (an alias returns a node weighed already)
-            self._weights[id(node)] = weight = 1 + sum(
-                self._weights.get(id(child), 1) for child in _children(node)
-            )
+            weight = 1 + sum(self._weights.get(id(child), 1) for child in _children(node))
+            self._weights[id(node)] = weight
             if weight > MAX_EXPANDED_NODES:
                 raise YamlRefused(
                     f"expands to more than {MAX_EXPANDED_NODES} nodes through its YAML aliases "
@@ -80,7 +82,7 @@ def load_all(text: str) -> list[Any]:
         raise YamlRefused(_describe(err)) from None
     try:
         documents: list[Any] = []
-        while loader.check_data():
+        while loader.check_data():  # type: ignore[no-untyped-call]
             documents.append(loader.get_data())
         return [doc for doc in documents if doc is not None]
     except yaml.YAMLError as err:
