@@ -14,6 +14,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from workflows.workspace_contracts import (
         WORKSPACE_WORKFLOW,
         ActivityName,
@@ -39,7 +41,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.workspace_validation import check_update
 
 
-@workflow.defn(name=WORKSPACE_WORKFLOW)
+# An input that does not decode as a Workspace (`temporal workflow start` with a hostile manifest)
+# fails the workflow with pydantic's field-by-field message instead of retrying its task forever.
+@workflow.defn(name=WORKSPACE_WORKFLOW, failure_exception_types=[ValidationError])
 class WorkspaceWorkflow(WorkspaceRecord):
     @workflow.init
     def __init__(self, workspace: Workspace) -> None:
