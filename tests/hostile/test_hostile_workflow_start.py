@@ -26,9 +26,7 @@ __all__ = ["dev_server"]
 
 pytestmark = pytest.mark.devserver
 
-SEED = json.loads(
-    json.dumps(__import__("yaml").safe_load((ROOT / "examples" / "workspace-falcon-7b.yaml").read_text()))
-)
+SEED: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "workspace-falcon-7b.yaml").read_text())
 
 
 def seed(**changes: Any) -> dict[str, Any]:
