@@ -29,6 +29,7 @@ from workflows.workspace_contracts import (
     StatusUpdate,
     WorkloadReadiness,
 )
+from workflows.workspace_plan import build_plan
 from workflows.workspace_spec import API_GROUP, PLURAL, STORAGE_VERSION, Workspace
 
 FIELD_MANAGER = "kaito-temporal"
@@ -142,7 +143,10 @@ class KubeActivities:
 
     @activity.defn(name=ActivityName.ENSURE_OBJECT)
     async def ensure_workspace_object(self, ws: Workspace) -> str:
-        """The Workspace's uid, creating the object first when the workflow was started without one."""
+        """The Workspace's uid, creating the object first when the workflow was started without one.
+        First what admission reads from the cluster (the ConfigMap, BYO nodes), so that nothing is
+        created for a workspace KAITO's webhook would refuse."""
+        await self._refuse_unfit(build_plan(ws))
         group_version = ws.api_version.split("/", 1)[1]
         found = await kube_api.call_if_present(
             "read the Workspace",

@@ -240,6 +240,36 @@ def test_a_semantically_invalid_manifest_through_kubectl_is_failed_with_the_reas
     cloud.kubectl("delete", "workspace", "hostile-in", "--timeout=60s")
 
 
+def test_a_config_map_kaito_would_refuse_fails_the_workspace_before_any_pool(cloud: Stack) -> None:
+    """kubectl applies the ConfigMap and the Workspace; the workflow reads the ConfigMap as KAITO's webhook
+    does and refuses before it asks Azure for anything."""
+    text = (HERE / "v0.12.0" / "kaito_workspace_custom_config.yaml").read_text()
+    text = text.replace("max-model-len: 131072", "max-model-len: 200000")
+    text = text.replace("name: workspace-deepseek-r1-distill-qwen-14b", "name: too-long-context")
+    text = text.replace("name: ds-inference-params", "name: too-long-params")
+    text = text.replace('config: "ds-inference-params"', 'config: "too-long-params"')
+    puts_before = len(cloud.requests("agentPools.put"))
+    cloud.kubectl("apply", "-f", "-", stdin=text)
+
+    def failed() -> dict[str, Any] | None:
+        succeeded = condition(cloud.workspace("too-long-context"), "WorkspaceSucceeded")
+        return succeeded if succeeded and succeeded["status"] == "False" else None
+
+    refused = wait_for(
+        failed,
+        "too-long-context to fail",
+        timeout=STEP_TIMEOUT,
+        explain=lambda: cloud.explain("too-long-context"),
+    )
+    assert (
+        "vllm.max-model-len 200000 exceeds deepseek-r1-distill-qwen-14b's context window of 131072"
+        in (refused["message"])
+    )
+    assert len(cloud.requests("agentPools.put")) == puts_before, "nothing was asked of Azure"
+    cloud.kubectl("delete", "workspace", "too-long-context", "--timeout=60s")
+    cloud.kubectl("delete", "configmap", "too-long-params")
+
+
 def every_workspace_file() -> list[Path]:
     return [
         path

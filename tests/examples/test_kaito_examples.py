@@ -248,3 +248,14 @@ def test_byo_plans_no_pool_and_checks_the_nodes_gpu_labels() -> None:
         check_byo_nodes([unlabelled], {}, model, 1)
     with pytest.raises(ByoNodesUnfit, match="the nodes differ"):
         check_byo_nodes([_node("a"), _node("b", count=2)], {}, model, 2)
+
+
+def test_preferred_nodes_narrow_a_byo_workspace_to_those_hosts() -> None:
+    manifest = load_manifest(HERE / "v0.12.0" / "kaito_workspace_accelerator.yaml").raw_workspace()
+    manifest["resource"]["preferredNodes"] = ["gpu-a", "gpu-b"]
+    plan = build_plan(parse_workspace(manifest))
+    terms = objects.node_affinity(plan)["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert {"key": "kubernetes.io/hostname", "operator": "In", "values": ["gpu-a", "gpu-b"]} in terms[0][
+        "matchExpressions"
+    ]
+    assert objects.workload(plan)["spec"]["replicas"] == 1
