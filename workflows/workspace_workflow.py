@@ -276,8 +276,10 @@ class WorkspaceWorkflow(WorkspaceRecord):
 
     @workflow.signal(name=SignalName.SUSPEND)
     def suspend(self, request: SuspendRequest) -> None:
-        """Only a Ready workspace scales to zero; anything else ignores the request."""
-        if self._phase == Phase.READY and self._suspend_request is None:
+        """Only a Ready workspace scales to zero; anything else ignores the request. BYO nodes are the
+        user's, with no pool to release, so a BYO workspace ignores it too."""
+        byo = self._plan is not None and self._plan.bring_your_own_nodes
+        if self._phase == Phase.READY and self._suspend_request is None and not byo:
             self._suspend_request = request
 
     @workflow.update(name=UpdateName.RESUME)
