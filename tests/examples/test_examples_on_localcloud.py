@@ -135,6 +135,17 @@ def test_adapters_through_kaitoctl_apply_are_pulled_and_listed(cloud: Stack) -> 
     delete_and_wait(cloud, name)
 
 
+def test_kaitoctl_apply_applies_the_files_config_map_first(cloud: Stack) -> None:
+    path = HERE / "v0.12.0" / "kaito_workspace_tool_calling.yaml"
+    name = workspace_of(path)["metadata"]["name"]
+    applied = cloud.kaitoctl("workspace", "apply", "-f", str(path)).stdout
+    assert "configmap default/tc-inference-params applied" in applied
+    config_map = json.loads(cloud.kubectl("get", "configmap", "tc-inference-params", "-o", "json").stdout)
+    assert "tool-call-parser: phi4_mini_json" in config_map["data"]["inference_config.yaml"]
+    wait_ready(cloud, name)
+    delete_and_wait(cloud, name)
+
+
 def test_a_v03_llama2_preset_and_a_two_node_model(cloud: Stack) -> None:
     llama = HERE / "v0.3.2" / "kaito_workspace_llama2_7b.yaml"
     gpt = HERE / "v0.12.0" / "kaito_workspace_gpt_oss_20b.yaml"
