@@ -144,9 +144,15 @@ class KubeActivities:
     @activity.defn(name=ActivityName.ENSURE_OBJECT)
     async def ensure_workspace_object(self, ws: Workspace) -> str:
         """The Workspace's uid, creating the object first when the workflow was started without one.
-        First what admission reads from the cluster (the ConfigMap, BYO nodes), so that nothing is
-        created for a workspace KAITO's webhook would refuse."""
-        await self._refuse_unfit(build_plan(ws))
+        Before its first deployment, first what admission reads from the cluster (the ConfigMap, BYO
+        nodes), so that nothing is created for a workspace KAITO's webhook would refuse; a later run
+        (continued as new, with its workload in place) is never refused for what changed since."""
+        deployed = await kube_api.call_if_present(
+            "read the inference StatefulSet",
+            partial(self._apps.read_namespaced_stateful_set, ws.name, ws.namespace),
+        )
+        if deployed is None:
+            await self._refuse_unfit(build_plan(ws))
         group_version = ws.api_version.split("/", 1)[1]
         found = await kube_api.call_if_present(
             "read the Workspace",
