@@ -19,6 +19,7 @@ from tests.devserver.conftest import dev_server, target_of
 from tests.devserver.test_temporal_cli_start import run
 from tests.waiting import wait_for_async
 from tests.workflow.fakes import FakeCloud
+from workflows import search_attributes as sa
 from workflows.workspace_contracts import TASK_QUEUE, ActivityName
 from workflows.workspace_workflow import WorkspaceWorkflow
 
@@ -115,3 +116,49 @@ async def test_undecodable_input_never_leaves_a_stuck_workflow(
     assert not any(
         cloud.calls.get(a, 0) for a in (ActivityName.ENSURE_AGENT_POOL, ActivityName.ENSURE_INFERENCE)
     )
+
+
+@pytest.mark.long
+async def test_fuzzed_inputs_never_leave_a_workflow_running_unattended(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    """Fuzzed Workspace-shaped inputs started as the workflow: each one fails, or runs to Ready and is
+    deleted; none stays running with its task failing."""
+    from hypothesis import HealthCheck, given, settings
+
+    from tests.hostile.test_hostile_manifests import workspaces
+
+    client: Client = dev_server.client
+    cloud = FakeCloud(ready_nodes=1000, ready_replicas=1000)
+    outcomes: dict[str, int] = {}
+    async with Worker(
+        client, task_queue=TASK_QUEUE, workflows=[WorkspaceWorkflow], activities=cloud.activities()
+    ):
+        examples: list[dict[str, Any]] = []
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(workspaces)
+        def collect(manifest: dict[str, Any]) -> None:
+            examples.append(manifest)
+
+        collect()
+        examples.append(seed(metadata={"name": "fuzz-valid"}))  # and one that must reach Ready
+        for index, manifest in enumerate(examples):
+            handle = await client.start_workflow(
+                "WorkspaceWorkflow", manifest, id=f"workspace/fuzz/{index}", task_queue=TASK_QUEUE
+            )
+
+            async def settled() -> str | None:
+                described = await handle.describe()  # noqa: B023
+                if described.status is not None and described.status != WorkflowExecutionStatus.RUNNING:
+                    return str(described.status.name)
+                phase = (described.typed_search_attributes.get(sa.PHASE) or "") if described else ""
+                return "READY" if phase == "Ready" else None
+
+            outcome = await wait_for_async(settled, f"fuzz example {index} to settle", timeout=30)
+            if outcome == "READY":
+                await handle.signal("delete")
+                await handle.result()
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    print(f"\nfuzzed workflow starts: {outcomes}")
+    assert set(outcomes) <= {"FAILED", "READY"} and outcomes.get("READY", 0) >= 1, outcomes
