@@ -54,7 +54,8 @@ class KubeActivities:
         selector = manifests.node_selector(plan)
         asked = datetime.now(UTC)  # stamped before the read: a signal observed meanwhile is newer
         nodes = await kube_api.call("list nodes", lambda: self._core.list_node(label_selector=selector))
-        ready = ready_gpu_nodes(self._api.sanitize_for_serialization(nodes)["items"], plan.instance_type)
+        items = self._api.sanitize_for_serialization(nodes)["items"]
+        ready = ready_gpu_nodes(items, plan.instance_type, manifests.gpu_resource(plan))
         if plan.preferred_nodes:
             ready = [node for node in ready if node in plan.preferred_nodes] or ready
         return NodeReadiness(ready=len(ready), nodes=ready, observed_at=asked)
@@ -93,8 +94,11 @@ class KubeActivities:
             items = self._api.sanitize_for_serialization(nodes)["items"]
             if plan.preferred_nodes:
                 items = [n for n in items if n["metadata"]["name"] in plan.preferred_nodes] or items
-            try:
-                check_byo_nodes(items, plan.match_labels, find_model(plan.model), plan.node_count)
+            try:  # a MIG slice's fit is checked at validation; its nodes report no whole-GPU memory
+                model = None if plan.mig_profile else find_model(plan.model)
+                check_byo_nodes(
+                    items, plan.match_labels, model, plan.node_count, whole_gpus=not plan.mig_profile
+                )
             except ByoNodesUnfit as unfit:
                 problems.append(f"resource.labelSelector: {unfit}")
         if problems:

@@ -10,6 +10,7 @@ pod per GPU node that requests every GPU of its node, all owned by the Workspace
 import math
 from typing import Any
 
+from workflows.byo_nodes import MIG_RESOURCE_PREFIX
 from workflows.naming import (
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
@@ -47,6 +48,11 @@ def node_labels(plan: ProvisioningPlan) -> dict[str, str]:
         **workspace_labels(plan),
         LABEL_MACHINE_TYPE: "gpu" if plan.instance_type.lower().startswith("standard_n") else "cpu",
     }
+
+
+def gpu_resource(plan: ProvisioningPlan) -> str:
+    """What a replica requests: whole GPUs, or one slice of its MIG profile."""
+    return f"{MIG_RESOURCE_PREFIX}{plan.mig_profile}" if plan.mig_profile else GPU_RESOURCE
 
 
 def node_selector(plan: ProvisioningPlan) -> str:
@@ -320,7 +326,10 @@ def workload(plan: ProvisioningPlan) -> dict[str, Any]:
                             "command": inference_command(plan),
                             "env": env,
                             "ports": [{"name": "http", "containerPort": INFERENCE_PORT}],
-                            "resources": {"requests": {GPU_RESOURCE: gpus}, "limits": {GPU_RESOURCE: gpus}},
+                            "resources": {
+                                "requests": {gpu_resource(plan): gpus},
+                                "limits": {gpu_resource(plan): gpus},
+                            },
                             "startupProbe": _probe(startup_failures),
                             "readinessProbe": _probe(3, initial_delay=30),
                             "livenessProbe": _probe(3),

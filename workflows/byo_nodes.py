@@ -13,6 +13,55 @@ from typing import Any
 from presets.models import ModelPreset
 from presets.sizing import gib, needs_text
 
+# The MIG profiles NVIDIA GPUs offer (A30, A100 40/80 GB, H100 80/94/96 GB, H200, B200): a MIG
+# partition gets one slice, requested as the `nvidia.com/mig-<profile>` extended resource.
+MIG_PROFILES = frozenset(
+    {
+        "1g.6gb",
+        "2g.12gb",
+        "4g.24gb",
+        "1g.5gb",
+        "2g.10gb",
+        "3g.20gb",
+        "4g.20gb",
+        "7g.40gb",
+        "1g.10gb",
+        "1g.20gb",
+        "2g.20gb",
+        "3g.40gb",
+        "4g.40gb",
+        "7g.80gb",
+        "1g.12gb",
+        "1g.24gb",
+        "2g.24gb",
+        "3g.47gb",
+        "4g.47gb",
+        "7g.94gb",
+        "3g.48gb",
+        "4g.48gb",
+        "7g.96gb",
+        "1g.18gb",
+        "1g.35gb",
+        "2g.35gb",
+        "3g.71gb",
+        "4g.71gb",
+        "7g.141gb",
+        "1g.23gb",
+        "1g.45gb",
+        "2g.45gb",
+        "3g.90gb",
+        "4g.90gb",
+        "7g.180gb",
+    }
+)
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+
+
+def mig_slice_gib(profile: str) -> int:
+    """The memory of one slice of a known profile ("2g.24gb" → 24), floored as KAITO does."""
+    return int(float(profile.split(".", 1)[1].removesuffix("gb")))
+
+
 LABEL_GPU_PRODUCT = "nvidia.com/gpu.product"
 LABEL_GPU_COUNT = "nvidia.com/gpu.count"
 LABEL_GPU_MEMORY = "nvidia.com/gpu.memory"
@@ -53,15 +102,23 @@ def gpus_of(node: Mapping[str, Any]) -> NodeGpus:
 
 
 def check_byo_nodes(
-    nodes: Sequence[Mapping[str, Any]], selector: Mapping[str, str], model: ModelPreset | None, needed: int
+    nodes: Sequence[Mapping[str, Any]],
+    selector: Mapping[str, str],
+    model: ModelPreset | None,
+    needed: int,
+    *,
+    whole_gpus: bool = True,
 ) -> list[NodeGpus]:
-    """The nodes' GPUs when they can serve the model on `needed` nodes; ByoNodesUnfit says why not."""
+    """The nodes' GPUs when they can serve the model on `needed` nodes; ByoNodesUnfit says why not.
+    `whole_gpus` False (MIG slices): only that enough nodes match; their labels describe whole GPUs."""
     if not nodes:
         raise ByoNodesUnfit(f"no node matches the label selector {dict(selector)}; label your GPU nodes")
     if len(nodes) < needed:
         raise ByoNodesUnfit(
             f"{len(nodes)} node(s) match the label selector {dict(selector)}, and {needed} are needed"
         )
+    if not whole_gpus:
+        return []
     gpus = [gpus_of(node) for node in nodes]
     first = gpus[0]
     for other in gpus[1:]:

@@ -102,6 +102,7 @@ class ProvisioningPlan(BaseModel):
     adapters: list[AdapterSpec] = Field(default_factory=list)
     bring_your_own_nodes: bool = False
     preferred_nodes: list[str] = Field(default_factory=list)
+    mig_profile: str | None = None  # BYO: one MIG slice of this profile per replica
 
 
 class AgentPoolState(BaseModel):

@@ -50,7 +50,7 @@ def build_plan(ws: Workspace, config: PlanDeadlines | None = None) -> Provisioni
         image=options.image if model.private_image and options and options.image else model.image,
         runtime=runtime_of(ws, model).value,
         instance_type=sku.name if sku else (ws.resource.instance_type or ""),
-        gpus_per_node=sku.gpu_count if sku else (partition.count if partition else None),
+        gpus_per_node=sku.gpu_count if sku else (partition.count or 1 if partition else None),
         hourly_usd=sku.hourly_usd if sku else None,
         node_count=planned_node_count(ws, model, sku),
         agent_pool=agent_pool_name(ws.namespace, ws.name),
@@ -69,6 +69,7 @@ def build_plan(ws: Workspace, config: PlanDeadlines | None = None) -> Provisioni
         adapters=list(ws.inference.adapters or []) if ws.inference else [],
         bring_your_own_nodes=ws.bring_your_own_nodes,
         preferred_nodes=list(ws.resource.preferred_nodes or []),
+        mig_profile=partition.profile if partition and partition.mode == "mig" else None,
     )
 
 

@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from presets.models import ModelPreset, Runtime, find_model, model_names
-from presets.sizing import cheapest_fitting_sku, check_fit, needs_text, nodes_needed, offers_text
+from presets.sizing import cheapest_fitting_sku, check_fit, gib, needs_text, nodes_needed, offers_text
 from presets.skus import GpuSku, find_sku, looks_like_gpu_or_general_sku
 from presets.vm_sizes import alias_warning
+from workflows.byo_nodes import MIG_PROFILES, mig_slice_gib
 from workflows.naming import MAX_WORKSPACE_NAME, RESERVED_SELECTOR_KEYS
 from workflows.workspace_spec import API_VERSIONS, Workspace
 
@@ -334,7 +335,7 @@ def _check_instance_type(ws: Workspace, report: Report, model: ModelPreset | Non
     example = suggestion.name if suggestion else "Standard_NC24ads_A100_v4"
     partition = ws.resource.partition
     if not instance_type:
-        _check_byo(ws, report)
+        _check_byo(ws, report, model)
         return None
     if partition is not None:
         report.add(
@@ -359,7 +360,24 @@ def _check_instance_type(ws: Workspace, report: Report, model: ModelPreset | Non
     return None
 
 
-def _check_byo(ws: Workspace, report: Report) -> None:
+def _check_mig(profile: str | None, count: int | None, model: ModelPreset | None, report: Report) -> None:
+    """One MIG slice per replica: a known profile, no count, and weights that fit the slice."""
+    where = "resource.partition"
+    if count is not None:
+        report.add(f"{where}.count", "count is only valid for accelerator mode; remove it")
+    if not profile or profile not in MIG_PROFILES:
+        known = ", ".join(sorted(MIG_PROFILES))
+        report.add(f"{where}.profile", f"{profile!r} is not a known MIG profile; use one of {known}")
+        return
+    if model is not None and model.gpu_memory_gib > mig_slice_gib(profile):
+        report.add(
+            where,
+            f"{model.name} needs {gib(model.gpu_memory_gib)} for its weights, more than the "
+            f"{gib(mig_slice_gib(profile))} of one {profile} MIG slice; use a larger profile",
+        )
+
+
+def _check_byo(ws: Workspace, report: Report, model: ModelPreset | None) -> None:
     """No instanceType: KAITO's bring-your-own-nodes mode; the GPU checks run on the nodes' labels."""
     partition = ws.resource.partition
     if partition is not None:
@@ -369,7 +387,7 @@ def _check_byo(ws: Workspace, report: Report) -> None:
             if partition.count is None or partition.count < 1:
                 report.add("resource.partition.count", "required: how many whole GPUs each replica gets")
         elif partition.mode == "mig":
-            report.add("resource.partition.mode", "MIG partitions are not supported yet; use accelerator")
+            _check_mig(partition.profile, partition.count, model, report)
         else:
             report.add(
                 "resource.partition.mode",

@@ -50,11 +50,11 @@ BAD_INPUTS: dict[str, tuple[Any, str]] = {
         broken(lambda m: m.update(tuning={"method": "qlora"})),
         "inference: set inference or tuning, but not both",
     ),
-    "byo-mig-partition": (  # no instanceType is KAITO's BYO mode; MIG there is not supported yet
+    "byo-mig-partition": (  # no instanceType is KAITO's BYO mode; a MIG partition there needs a profile
         broken(
             lambda m: (m["resource"].pop("instanceType"), m["resource"].update(partition={"mode": "mig"}))
         ),
-        "resource.partition.mode: MIG partitions are not supported yet",
+        "resource.partition.profile: None is not a known MIG profile",
     ),
     "non-gpu-sku": (
         broken(lambda m: m["resource"].update(instanceType="Standard_E8s_v5")),

@@ -216,6 +216,33 @@ def test_byo_nodes_serve_without_a_node_pool(cloud: Stack) -> None:
         cloud.kubectl("delete", "node", "byo-gpu-0", "--wait=false", check=False)
 
 
+def test_a_mig_partition_on_byo_nodes_gets_one_slice(cloud: Stack) -> None:
+    """The template of KAITO's MIG InferenceSet example, as a Workspace: one 2g.24gb slice per replica."""
+    manifest = workspace_of(HERE / "v0.12.0" / "kaito_workspace_accelerator.yaml")
+    manifest["metadata"]["name"] = "phi-4-mini-mig"
+    manifest["resource"] = {"labelSelector": {"matchLabels": {"apps": "mig"}},
+                            "partition": {"mode": "mig", "profile": "2g.24gb"}}  # fmt: skip
+    manifest["inference"] = {"preset": {"name": "phi-4-mini-instruct"}}
+    node = byo_node("byo-mig-0", "mig")
+    node["status"]["capacity"] = {
+        "cpu": "24",
+        "memory": "220Gi",
+        "pods": "110",
+        "nvidia.com/mig-2g.24gb": "3",
+    }
+    node["status"]["allocatable"] = dict(node["status"]["capacity"])
+    cloud.apply(node)
+    node_ready(cloud, "byo-mig-0")
+    try:
+        cloud.apply(manifest)
+        wait_ready(cloud, "phi-4-mini-mig")
+        container = pod(cloud, "phi-4-mini-mig")["spec"]["containers"][0]
+        assert container["resources"]["limits"] == {"nvidia.com/mig-2g.24gb": "1"}
+        delete_and_wait(cloud, "phi-4-mini-mig")
+    finally:
+        cloud.kubectl("delete", "node", "byo-mig-0", "--wait=false", check=False)
+
+
 HOSTILE: dict[str, tuple[dict[str, Any], str]] = {
     "unknown field": ({"resource": {"instanceType": "Standard_NC24ads_A100_v4", "typo": 1}}, "unknown field"),
     "wrong type": ({"resource": {"count": "two"}}, "resource.count"),

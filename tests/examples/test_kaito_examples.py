@@ -18,6 +18,7 @@ from kaitoctl.manifest_check import check_manifest
 from presets.models import all_models, find_model
 from workflows.byo_nodes import ByoNodesUnfit, check_byo_nodes
 from workflows.inference_config import config_map_problems
+from workflows.readiness import ready_gpu_nodes
 from workflows.workspace_plan import build_plan
 from workflows.workspace_validation import WorkspaceInvalid, parse_workspace, validate_workspace
 
@@ -259,3 +260,41 @@ def test_preferred_nodes_narrow_a_byo_workspace_to_those_hosts() -> None:
         "matchExpressions"
     ]
     assert objects.workload(plan)["spec"]["replicas"] == 1
+
+
+def _mig(profile: str | None, preset: str = "phi-4-mini-instruct", **extra: Any) -> dict[str, Any]:
+    manifest = load_manifest(HERE / "v0.12.0" / "kaito_workspace_accelerator.yaml").raw_workspace()
+    manifest["resource"]["partition"] = {"mode": "mig", "profile": profile, **extra}
+    manifest["inference"]["preset"] = {"name": preset}
+    return manifest
+
+
+def test_a_mig_partition_requests_one_slice_of_its_profile() -> None:
+    plan = build_plan(parse_workspace(_mig("2g.24gb")))
+    assert plan.mig_profile == "2g.24gb" and plan.bring_your_own_nodes
+    resources = objects.workload(plan)["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {
+        "requests": {"nvidia.com/mig-2g.24gb": "1"},
+        "limits": {"nvidia.com/mig-2g.24gb": "1"},
+    }
+    node = {"metadata": {"name": "m", "labels": {}}, "status": {"capacity": {"nvidia.com/mig-2g.24gb": "3"},
+            "conditions": [{"type": "Ready", "status": "True"}]}}  # fmt: skip
+    assert ready_gpu_nodes([node], "", objects.gpu_resource(plan)) == ["m"]
+    assert ready_gpu_nodes([node], "") == [], "a MIG node has no whole nvidia.com/gpu"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        (_mig("2g.25gb"), "resource.partition.profile: '2g.25gb' is not a known MIG profile"),
+        (_mig("2g.24gb", count=2), "resource.partition.count: count is only valid for accelerator mode"),
+        (
+            _mig("1g.10gb", preset="phi-4"),
+            "resource.partition: phi-4 needs 40Gi for its weights, more than the 10Gi of one 1g.10gb MIG "
+            "slice",
+        ),
+    ],
+)
+def test_bad_mig_partitions_get_kaitos_refusals(manifest: dict[str, Any], expected: str) -> None:
+    errors = [str(e) for e in validate_workspace(parse_workspace(manifest)).errors]
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
