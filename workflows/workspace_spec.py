@@ -5,9 +5,9 @@ top level beside `metadata` and `status`, camelCase on the wire. The same model 
 workflow's input, so `temporal workflow start --input-file workspace.json` takes the manifest itself.
 """
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 API_GROUP = "kaito.sh"
@@ -101,12 +101,35 @@ class ObjectMeta(BaseModel):
     uid: str | None = None
 
 
+class WorkspaceUndecodable(Exception):
+    """A document that does not decode as a Workspace, with pydantic's errors (field, message).
+
+    Not a ValueError, so pydantic passes it through unchanged: the workspace workflow names it as a
+    failure type, and an input that is no Workspace fails the workflow instead of retrying its task
+    forever, while any other decoding error still fails only the task.
+    """
+
+    def __init__(self, errors: list[Any]) -> None:
+        self.errors = errors
+        super().__init__(
+            "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}" for e in errors)
+        )
+
+
 class Workspace(BaseModel):
     """One KAITO Workspace. `namespace_or_default` is where it lives when the manifest names none."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, extra="forbid"
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _undecodable(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        try:
+            return handler(data)
+        except ValidationError as invalid:
+            raise WorkspaceUndecodable(invalid.errors(include_url=False, include_context=False)) from None
 
     api_version: Literal["kaito.sh/v1alpha1", "kaito.sh/v1beta1"] = "kaito.sh/v1beta1"
     kind: Literal["Workspace"] = "Workspace"

@@ -9,15 +9,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from presets.models import ModelPreset, Runtime, find_model, model_names
 from presets.sizing import cheapest_fitting_sku, check_fit, gib, needs_text, nodes_needed, offers_text
 from presets.skus import GpuSku, find_sku, looks_like_gpu_or_general_sku
 from presets.vm_sizes import alias_warning
 from workflows.byo_nodes import MIG_PROFILES, mig_slice_gib
 from workflows.naming import MAX_WORKSPACE_NAME, RESERVED_SELECTOR_KEYS
-from workflows.workspace_spec import API_VERSIONS, Workspace
+from workflows.workspace_spec import API_VERSIONS, Workspace, WorkspaceUndecodable
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
@@ -87,8 +85,8 @@ def parse_workspace(data: Any) -> Workspace:
         )
     try:
         return Workspace.model_validate(data)
-    except ValidationError as exc:
-        raise WorkspaceInvalid([_from_pydantic(err) for err in exc.errors()]) from None
+    except WorkspaceUndecodable as exc:
+        raise WorkspaceInvalid([_from_pydantic(err) for err in exc.errors]) from None
 
 
 def _from_pydantic(err: Any) -> Problem:

@@ -14,8 +14,6 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from workflows.workspace_contracts import (
         WORKSPACE_WORKFLOW,
         ActivityName,
@@ -36,14 +34,14 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceStatus,
     )
     from workflows.workspace_record import CARRIED_MEMO, WorkspaceRecord
-    from workflows.workspace_spec import Workspace
+    from workflows.workspace_spec import Workspace, WorkspaceUndecodable
     from workflows.workspace_steps import DeleteRequested, Steps
     from workflows.workspace_validation import check_update
 
 
 # An input that does not decode as a Workspace (`temporal workflow start` with a hostile manifest)
-# fails the workflow with pydantic's field-by-field message instead of retrying its task forever.
-@workflow.defn(name=WORKSPACE_WORKFLOW, failure_exception_types=[ValidationError])
+# fails the workflow with each field's problem instead of retrying its task forever.
+@workflow.defn(name=WORKSPACE_WORKFLOW, failure_exception_types=[WorkspaceUndecodable])
 class WorkspaceWorkflow(WorkspaceRecord):
     @workflow.init
     def __init__(self, workspace: Workspace) -> None:
