@@ -175,6 +175,8 @@ def worker_role() -> dict[str, Any]:
             _rule([""], ["services/proxy"], ["get", "create"]),
             _rule([""], ["pods"], READ),
             _rule([""], ["pods/proxy"], ["get"]),
+            # A workspace's inference.config ConfigMap, read as KAITO's admission reads it.
+            _rule([""], ["configmaps"], ["get"]),
             EVENTS_RULE,
         ],
     )

@@ -12,10 +12,13 @@ from typing import Any, cast
 
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import kube_api
 from activities import workspace_objects as manifests
-from workflows.naming import LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from presets.models import find_model
+from workflows.byo_nodes import ByoNodesUnfit, check_byo_nodes
+from workflows.inference_config import config_map_problems
 from workflows.readiness import ready_gpu_nodes
 from workflows.workspace_contracts import (
     ActivityName,
@@ -26,6 +29,7 @@ from workflows.workspace_contracts import (
     StatusUpdate,
     WorkloadReadiness,
 )
+from workflows.workspace_plan import build_plan
 from workflows.workspace_spec import API_GROUP, PLURAL, STORAGE_VERSION, Workspace
 
 FIELD_MANAGER = "kaito-temporal"
@@ -47,21 +51,58 @@ class KubeActivities:
 
     @activity.defn(name=ActivityName.COUNT_READY_NODES)
     async def count_ready_nodes(self, plan: ProvisioningPlan) -> NodeReadiness:
-        selector = f"{LABEL_WORKSPACE}={plan.name},{LABEL_WORKSPACE_NAMESPACE}={plan.namespace}"
+        selector = manifests.node_selector(plan)
         asked = datetime.now(UTC)  # stamped before the read: a signal observed meanwhile is newer
         nodes = await kube_api.call("list nodes", lambda: self._core.list_node(label_selector=selector))
-        ready = ready_gpu_nodes(self._api.sanitize_for_serialization(nodes)["items"], plan.instance_type)
+        items = self._api.sanitize_for_serialization(nodes)["items"]
+        ready = ready_gpu_nodes(items, plan.instance_type, manifests.gpu_resource(plan))
+        if plan.preferred_nodes:
+            ready = [node for node in ready if node in plan.preferred_nodes] or ready
         return NodeReadiness(ready=len(ready), nodes=ready, observed_at=asked)
 
     @activity.defn(name=ActivityName.ENSURE_INFERENCE)
     async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
         doing = "apply the inference objects"
+        await self._refuse_unfit(plan)
         dynamic = await kube_api.dynamic_client(self._api, doing)
         for body in (manifests.headless_service(plan), manifests.service(plan), manifests.workload(plan)):
             await kube_api.apply(dynamic, body, field_manager=FIELD_MANAGER, doing=doing)
         return InferenceObjects(
             service=plan.name, workload=plan.name, endpoint=manifests.service_endpoint(plan)
         )
+
+    async def _refuse_unfit(self, plan: ProvisioningPlan) -> None:
+        """What KAITO's webhook reads from the cluster: the inference.config ConfigMap and, for BYO,
+        the nodes' GPU labels. A refusal is final, and nothing is applied."""
+        problems: list[str] = []
+        if plan.inference_config:
+            found = await kube_api.call_if_present(
+                "read the inference.config ConfigMap",
+                partial(self._core.read_namespaced_config_map, plan.inference_config, plan.namespace),
+            )
+            data = self._api.sanitize_for_serialization(found) if found is not None else None
+            model = find_model(plan.model)
+            problems += [
+                f"{where}: {message}"
+                for where, message in config_map_problems(
+                    data, plan.inference_config, plan.namespace, model, plan.runtime
+                )
+            ]
+        if plan.bring_your_own_nodes:
+            selector = manifests.node_selector(plan)
+            nodes = await kube_api.call("list nodes", lambda: self._core.list_node(label_selector=selector))
+            items = self._api.sanitize_for_serialization(nodes)["items"]
+            if plan.preferred_nodes:
+                items = [n for n in items if n["metadata"]["name"] in plan.preferred_nodes] or items
+            try:  # a MIG slice's fit is checked at validation; its nodes report no whole-GPU memory
+                model = None if plan.mig_profile else find_model(plan.model)
+                check_byo_nodes(
+                    items, plan.match_labels, model, plan.node_count, whole_gpus=not plan.mig_profile
+                )
+            except ByoNodesUnfit as unfit:
+                problems.append(f"resource.labelSelector: {unfit}")
+        if problems:
+            raise ApplicationError("; ".join(problems), type="WorkspaceInvalid", non_retryable=True)
 
     @activity.defn(name=ActivityName.COUNT_READY_REPLICAS)
     async def count_ready_replicas(self, plan: ProvisioningPlan) -> WorkloadReadiness:
@@ -106,7 +147,16 @@ class KubeActivities:
 
     @activity.defn(name=ActivityName.ENSURE_OBJECT)
     async def ensure_workspace_object(self, ws: Workspace) -> str:
-        """The Workspace's uid, creating the object first when the workflow was started without one."""
+        """The Workspace's uid, creating the object first when the workflow was started without one.
+        Before its first deployment, first what admission reads from the cluster (the ConfigMap, BYO
+        nodes), so that nothing is created for a workspace KAITO's webhook would refuse; a later run
+        (continued as new, with its workload in place) is never refused for what changed since."""
+        deployed = await kube_api.call_if_present(
+            "read the inference StatefulSet",
+            partial(self._apps.read_namespaced_stateful_set, ws.name, ws.namespace),
+        )
+        if deployed is None:
+            await self._refuse_unfit(build_plan(ws))
         group_version = ws.api_version.split("/", 1)[1]
         found = await kube_api.call_if_present(
             "read the Workspace",

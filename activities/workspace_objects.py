@@ -10,6 +10,7 @@ pod per GPU node that requests every GPU of its node, all owned by the Workspace
 import math
 from typing import Any
 
+from workflows.byo_nodes import MIG_RESOURCE_PREFIX
 from workflows.naming import (
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
@@ -34,6 +35,12 @@ def workspace_labels(plan: ProvisioningPlan) -> dict[str, str]:
     return {LABEL_WORKSPACE: plan.name, LABEL_WORKSPACE_NAMESPACE: plan.namespace}
 
 
+ADAPTER_PULLER_IMAGE = "mcr.microsoft.com/aks/skopeo:1.14.4-6"
+ADAPTER_MOUNT = "/mnt/adapter"
+CONFIG_MOUNT = "/mnt/config"
+CONFIG_FILE = "inference_config.yaml"
+
+
 def node_labels(plan: ProvisioningPlan) -> dict[str, str]:
     """Labels AKS puts on every node of the pool: the user's selector plus KAITO's own."""
     return {
@@ -41,6 +48,17 @@ def node_labels(plan: ProvisioningPlan) -> dict[str, str]:
         **workspace_labels(plan),
         LABEL_MACHINE_TYPE: "gpu" if plan.instance_type.lower().startswith("standard_n") else "cpu",
     }
+
+
+def gpu_resource(plan: ProvisioningPlan) -> str:
+    """What a replica requests: whole GPUs, or one slice of its MIG profile."""
+    return f"{MIG_RESOURCE_PREFIX}{plan.mig_profile}" if plan.mig_profile else GPU_RESOURCE
+
+
+def node_selector(plan: ProvisioningPlan) -> str:
+    """The label selector of the workspace's nodes: its pool's labels, or for BYO the user's selector."""
+    labels = plan.match_labels if plan.bring_your_own_nodes else workspace_labels(plan)
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
 def agent_pool_body(plan: ProvisioningPlan, count: int | None = None) -> dict[str, Any]:
@@ -121,6 +139,11 @@ def headless_service(plan: ProvisioningPlan) -> dict[str, Any]:
 
 def inference_command(plan: ProvisioningPlan) -> list[str]:
     gpus = plan.gpus_per_node or 1
+    extra: list[str] = []
+    if plan.inference_config:
+        extra.append(f"--kaito-config-file={CONFIG_MOUNT}/{CONFIG_FILE}")
+    if plan.adapters:
+        extra.append(f"--kaito-adapters-dir={ADAPTER_MOUNT}")
     if plan.runtime == "transformers":
         return [
             "accelerate",
@@ -138,6 +161,7 @@ def inference_command(plan: ProvisioningPlan) -> list[str]:
             f"--revision={plan.hf_revision}",
             "--torch_dtype=bfloat16",
             "--pipeline=text-generation",
+            *extra,
         ]
     return [
         "python3",
@@ -147,8 +171,48 @@ def inference_command(plan: ProvisioningPlan) -> list[str]:
         f"--code-revision={plan.hf_revision}",
         "--download-dir=/workspace/weights",
         f"--tensor-parallel-size={gpus}",
-        f"--pipeline-parallel-size={plan.node_count}",
+        f"--pipeline-parallel-size={nodes_per_replica(plan)}",
         "--gpu-memory-utilization=0.84",
+        *extra,
+    ]
+
+
+def nodes_per_replica(plan: ProvisioningPlan) -> int:
+    """One node per replica when `count` replicas each fit a node; else one replica over every node."""
+    return 1 if plan.replicas else plan.node_count
+
+
+def adapter_names(plan: ProvisioningPlan) -> list[str]:
+    return [a.source.name for a in plan.adapters if a.source and a.source.name]
+
+
+def adapter_pullers(plan: ProvisioningPlan) -> list[dict[str, Any]]:
+    """One init container per image adapter, copying the image's files into the shared adapter volume
+    under the adapter's name, before the server starts (the shape of KAITO's puller containers)."""
+    pullers: list[dict[str, Any]] = []
+    for adapter in plan.adapters:
+        source = adapter.source
+        if source is None or not source.name or not source.image:
+            continue
+        target = f"{ADAPTER_MOUNT}/{source.name}"
+        pullers.append(
+            {
+                "name": f"puller-{source.name}",
+                "image": ADAPTER_PULLER_IMAGE,
+                "command": ["/bin/sh", "-c"],
+                "args": [f'skopeo copy "docker://{source.image}" "dir:{target}"'],
+                "volumeMounts": [{"name": "adapter-volume", "mountPath": ADAPTER_MOUNT}],
+            }
+        )
+    return pullers
+
+
+def adapter_strengths(plan: ProvisioningPlan) -> list[dict[str, Any]]:
+    """KAITO passes each adapter's strength as an environment variable named after the adapter."""
+    return [
+        {"name": a.source.name, "value": a.strength}
+        for a in plan.adapters
+        if a.source and a.source.name and a.strength is not None
     ]
 
 
@@ -163,6 +227,21 @@ def _probe(failure_threshold: int, initial_delay: int = 0) -> dict[str, Any]:
 
 def node_affinity(plan: ProvisioningPlan) -> dict[str, Any]:
     """Only this workspace's nodes of the planned size: never another workspace's GPUs."""
+    if plan.bring_your_own_nodes:
+        # Existing nodes: the user's selector (and preferredNodes, when given) picks them.
+        expressions = [
+            {"key": key, "operator": "In", "values": [value]}
+            for key, value in sorted(plan.match_labels.items())
+        ]
+        if plan.preferred_nodes:
+            expressions.append(
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": list(plan.preferred_nodes)}
+            )
+        return {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": expressions}]
+            }
+        }
     required = {**node_labels(plan)}
     required.pop(LABEL_MACHINE_TYPE)
     expressions = [
@@ -188,7 +267,26 @@ def workload(plan: ProvisioningPlan) -> dict[str, Any]:
                 "valueFrom": {"secretKeyRef": {"name": plan.model_access_secret, "key": "HF_TOKEN"}},
             }
         )
+    env.extend(adapter_strengths(plan))
     pod_labels = {LABEL_WORKSPACE: plan.name}
+    mounts: list[dict[str, Any]] = [
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "weights", "mountPath": "/workspace/weights"},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+        {"name": "weights", "emptyDir": {}},
+    ]
+    if plan.inference_config:
+        mounts.append({"name": "config-volume", "mountPath": CONFIG_MOUNT})
+        volumes.append({"name": "config-volume", "configMap": {"name": plan.inference_config}})
+    pullers = adapter_pullers(plan)
+    if pullers:
+        mounts.append({"name": "adapter-volume", "mountPath": ADAPTER_MOUNT})
+        volumes.append({"name": "adapter-volume", "emptyDir": {}})
+    annotations = {"kaito.sh/model": plan.model}
+    if plan.adapters:
+        annotations["kaito.sh/adapters"] = ",".join(adapter_names(plan))
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -199,7 +297,7 @@ def workload(plan: ProvisioningPlan) -> dict[str, Any]:
             "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": pod_labels},
             "template": {
-                "metadata": {"labels": pod_labels, "annotations": {"kaito.sh/model": plan.model}},
+                "metadata": {"labels": pod_labels, "annotations": annotations},
                 "spec": {
                     "affinity": {
                         "nodeAffinity": node_affinity(plan),
@@ -228,20 +326,18 @@ def workload(plan: ProvisioningPlan) -> dict[str, Any]:
                             "command": inference_command(plan),
                             "env": env,
                             "ports": [{"name": "http", "containerPort": INFERENCE_PORT}],
-                            "resources": {"requests": {GPU_RESOURCE: gpus}, "limits": {GPU_RESOURCE: gpus}},
+                            "resources": {
+                                "requests": {gpu_resource(plan): gpus},
+                                "limits": {gpu_resource(plan): gpus},
+                            },
                             "startupProbe": _probe(startup_failures),
                             "readinessProbe": _probe(3, initial_delay=30),
                             "livenessProbe": _probe(3),
-                            "volumeMounts": [
-                                {"name": "dshm", "mountPath": "/dev/shm"},
-                                {"name": "weights", "mountPath": "/workspace/weights"},
-                            ],
+                            "volumeMounts": mounts,
                         }
                     ],
-                    "volumes": [
-                        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
-                        {"name": "weights", "emptyDir": {}},
-                    ],
+                    **({"initContainers": pullers} if pullers else {}),
+                    "volumes": volumes,
                 },
             },
         },

@@ -11,6 +11,7 @@ import typer
 import yaml
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -28,22 +29,22 @@ from kaitoctl.cluster_objects import ClusterUnreadable, status_of_object, worksp
 from kaitoctl.context import kubeconfig, temporal_settings
 from kaitoctl.dev import dev_app
 from kaitoctl.eta import PhaseEstimate, phase_estimates
-from kaitoctl.loading import load_workspace_file
+from kaitoctl.manifest_check import CheckedManifest, apply_companions, check_manifest
 from kaitoctl.progress import SETTLED, phase_lines, progress_table
 from kaitoctl.render import Screen, list_lines, status_lines
 from kaitoctl.schedule import schedule_app
 from workflows import search_attributes as sa
+from workflows.inferenceset_client import apply_inferenceset
+from workflows.inferenceset_spec import InferenceSet
 from workflows.workspace_client import RUNNING_WORKSPACES, apply_workspace
 from workflows.workspace_contracts import (
     STATUS_QUERY,
     Phase,
-    ProvisioningPlan,
     SignalName,
     SuspendRequest,
     UpdateName,
     WorkspaceStatus,
 )
-from workflows.workspace_plan import build_plan
 from workflows.workspace_spec import Workspace, workflow_id_for
 from workflows.workspace_validation import WorkspaceInvalid
 
@@ -97,16 +98,15 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load_valid(path: Path) -> tuple[Workspace, ProvisioningPlan]:
-    """Offline validation: the same rules and words as the workflow and the controller."""
+def _load_valid(path: Path) -> CheckedManifest:
+    """Offline validation of every document: the same rules and words as the workflow and the controller."""
     try:
-        ws = load_workspace_file(path)
-        plan = build_plan(ws)
+        checked = check_manifest(path)
     except WorkspaceInvalid as invalid:
-        _fail(str(invalid), EXIT_INVALID)
-    for warning in plan.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    return ws, plan
+        _fail(escape(str(invalid)), EXIT_INVALID)
+    for warning in checked.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    return checked
 
 
 async def _client() -> Client:
@@ -124,12 +124,8 @@ async def _client() -> Client:
 @workspace_app.command("validate")
 def validate(filename: FileOption) -> None:
     """Check a manifest offline, as KAITO's admission webhook would. Exit 2 when it is invalid."""
-    ws, plan = _load_valid(filename)
-    out.print(
-        f"[green]valid:[/] workspace {ws.namespace}/{ws.name}: {plan.model} on {plan.node_count} × "
-        f"{plan.instance_type} (agent pool {plan.agent_pool})",
-        highlight=False,
-    )
+    for line in _load_valid(filename).summary():
+        out.print(f"[green]valid:[/] {escape(line)}", highlight=False)
 
 
 @workspace_app.command("apply")
@@ -139,11 +135,37 @@ def apply(
         bool, typer.Option("--watch", "-w", help="then follow its phases until Ready, Failed or Suspended")
     ] = False,
 ) -> None:
-    """Validate, then signal-with-start the workspace's workflow (the running one gets the new spec)."""
-    ws, _ = _load_valid(filename)
-    asyncio.run(_apply(ws))
-    if watch and asyncio.run(_watch(ws.namespace, ws.name)).phase == Phase.FAILED:
-        raise typer.Exit(EXIT_UNREACHABLE)
+    """Validate, apply the file's Secrets and ConfigMaps, then signal-with-start each workspace's (and
+    InferenceSet's) workflow; the running one gets the new spec."""
+    checked = _load_valid(filename)
+    if checked.companions:
+        config = kubeconfig()
+        if config is None:
+            _fail("no kubeconfig for the file's Secrets and ConfigMaps: set KUBECONFIG", EXIT_UNREACHABLE)
+        try:
+            applied = apply_companions(checked, config)
+        except WorkspaceInvalid as refused:
+            _fail(escape(str(refused)), EXIT_INVALID)
+        for line in applied:
+            out.print(f"{escape(line)} applied", highlight=False)
+    for ws, _ in checked.plans:
+        asyncio.run(_apply(ws))
+    for iset, _ in checked.sets:
+        asyncio.run(_apply_set(iset))
+    if watch:
+        if len(checked.plans) != 1:
+            _fail("--watch follows one Workspace; this file has " + str(len(checked.plans)), EXIT_INVALID)
+        ws = checked.plans[0][0]
+        if asyncio.run(_watch(ws.namespace, ws.name)).phase == Phase.FAILED:
+            raise typer.Exit(EXIT_UNREACHABLE)
+
+
+async def _apply_set(iset: InferenceSet) -> None:
+    client = await _client()
+    handle = await apply_inferenceset(client, iset)
+    out.print(
+        f"inferenceset {iset.namespace}/{iset.name} applied: workflow [bold]{handle.id}[/]", highlight=False
+    )
 
 
 async def _apply(ws: Workspace) -> None:

@@ -48,28 +48,27 @@ def _error(status: int, kind: str, message: str) -> web.Response:
     return web.json_response({"error": {"message": message, "type": kind, "code": status}}, status=status)
 
 
-def build_app(model: str, pod: str) -> web.Application:
+def build_app(model: str, pod: str, adapters: tuple[str, ...] = ()) -> web.Application:
     counters = Counters()
     app = web.Application()
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="")
 
+    def entry(name: str, parent: str | None) -> dict[str, Any]:
+        """vLLM lists a LoRA adapter as a model of its own whose parent is the base model."""
+        return {
+            "id": name,
+            "object": "model",
+            "created": int(counters.started),
+            "owned_by": "kaito-temporal",
+            "root": name if parent is None else f"/mnt/adapter/{name}",
+            "parent": parent,
+        }
+
     async def models(_: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "object": "list",
-                "data": [
-                    {
-                        "id": model,
-                        "object": "model",
-                        "created": int(counters.started),
-                        "owned_by": "kaito-temporal",
-                        "root": model,
-                    }
-                ],
-            }
-        )
+        data = [entry(model, None), *(entry(adapter, model) for adapter in adapters)]
+        return web.json_response({"object": "list", "data": data})
 
     async def chat(request: web.Request) -> web.Response:
         try:
@@ -78,7 +77,7 @@ def build_app(model: str, pod: str) -> web.Application:
             return _error(400, "BadRequestError", "body is not JSON")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, "BadRequestError", "messages is required")
-        if body.get("model") not in (None, model):
+        if body.get("model") not in (None, model, *adapters):
             return _error(404, "NotFoundError", f"The model `{body.get('model')}` does not exist.")
         began = time.monotonic()
         counters.running += 1
@@ -140,9 +139,9 @@ def build_app(model: str, pod: str) -> web.Application:
     return app
 
 
-async def serve(model: str, pod: str, host: str, port: int) -> None:
+async def serve(model: str, pod: str, host: str, port: int, adapters: tuple[str, ...] = ()) -> None:
     """Serve until cancelled; prints `listening <host>:<port>` so a launcher can learn a port 0 choice."""
-    runner = web.AppRunner(build_app(model, pod), access_log=None)
+    runner = web.AppRunner(build_app(model, pod, adapters), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -160,8 +159,10 @@ def main() -> None:
     parser.add_argument("--pod", required=True, help="namespace/name of the pod it stands in for")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--adapters", default="", help="comma-separated LoRA adapter names it also serves")
     args = parser.parse_args()
-    asyncio.run(serve(args.model, args.pod, args.host, args.port))
+    adapters = tuple(name for name in args.adapters.split(",") if name)
+    asyncio.run(serve(args.model, args.pod, args.host, args.port, adapters))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,12 @@ def served_model_name(pod: dict[str, Any]) -> str:
     return str(annotations.get("kaito.sh/model", "model"))
 
 
+def adapter_names(pod: dict[str, Any]) -> list[str]:
+    """The LoRA adapters the pod serves beside its model (the workload's `kaito.sh/adapters` annotation)."""
+    annotations = pod.get("metadata", {}).get("annotations") or {}
+    return [name for name in str(annotations.get("kaito.sh/adapters", "")).split(",") if name]
+
+
 def running_ip(pod: dict[str, Any]) -> str | None:
     status = pod.get("status") or {}
     if pod.get("metadata", {}).get("deletionTimestamp") or status.get("phase") != "Running":
@@ -71,9 +77,10 @@ class StandInManager:
             if current and current.ip != ip:
                 await self._retire(key)
             if ip and key not in self._running:
-                await self._launch(key, ip, served_model_name(pod))
+                await self._launch(key, ip, served_model_name(pod), adapter_names(pod))
 
-    async def _launch(self, key: str, ip: str, model: str) -> None:
+    async def _launch(self, key: str, ip: str, model: str, adapters: list[str]) -> None:
+        adapter_args = ["--adapters", ",".join(adapters)] if adapters else []
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -84,6 +91,7 @@ class StandInManager:
             key,
             "--port",
             "0",
+            *adapter_args,
             stdout=asyncio.subprocess.PIPE,
         )
         try:

@@ -4,7 +4,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from presets._data import read_data_file
 
@@ -30,7 +30,22 @@ class ModelPreset(BaseModel):
     image: str
     readiness_timeout_minutes: int = Field(alias="readinessTimeoutMinutes", gt=0)
     gated: bool = False
+    download_at_runtime: bool = Field(default=False, alias="downloadAtRuntime")
     distributed: bool = False
+    private_image: bool = Field(default=False, alias="accessMode")
+    model_token_limit: int | None = Field(default=None, alias="modelTokenLimit", gt=0)
+    deprecated: str | None = None
+    source: str = Field(min_length=1)
+
+    @field_validator("private_image", mode="before")
+    @classmethod
+    def _access_mode(cls, value: object) -> object:
+        """`accessMode: private` (KAITO's word) means the user names the image; public is the default."""
+        if isinstance(value, str):
+            if value not in ("public", "private"):
+                raise ValueError(f"accessMode must be public or private, not {value!r}")
+            return value == "private"
+        return value
 
     @property
     def default_runtime(self) -> Runtime:

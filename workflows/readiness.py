@@ -16,17 +16,17 @@ def workspace_of(labels: Mapping[str, str] | None) -> tuple[str, str] | None:
     return (labels.get(LABEL_WORKSPACE_NAMESPACE, "default"), name) if name else None
 
 
-def node_is_ready_gpu(node: Mapping[str, Any], instance_type: str) -> bool:
+def node_is_ready_gpu(node: Mapping[str, Any], instance_type: str, resource: str = GPU_RESOURCE) -> bool:
     """KAITO's rule: Ready, not being deleted, the planned instance type, non-zero nvidia.com/gpu."""
     metadata = node.get("metadata") or {}
     status = node.get("status") or {}
     labels = metadata.get("labels") or {}
-    if str(labels.get(LABEL_INSTANCE_TYPE, "")).lower() != instance_type.lower():
-        return False
+    if instance_type and str(labels.get(LABEL_INSTANCE_TYPE, "")).lower() != instance_type.lower():
+        return False  # "" (bring your own nodes): any size the selector picks
     if metadata.get("deletionTimestamp"):
         return False
     try:
-        gpus = int(str((status.get("capacity") or {}).get(GPU_RESOURCE, "0")))
+        gpus = int(str((status.get("capacity") or {}).get(resource, "0")))
     except ValueError:
         return False
     if gpus <= 0:
@@ -34,5 +34,8 @@ def node_is_ready_gpu(node: Mapping[str, Any], instance_type: str) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
-def ready_gpu_nodes(nodes: Iterable[Mapping[str, Any]], instance_type: str) -> list[str]:
-    return sorted(str(n["metadata"]["name"]) for n in nodes if node_is_ready_gpu(n, instance_type))
+def ready_gpu_nodes(
+    nodes: Iterable[Mapping[str, Any]], instance_type: str, resource: str = GPU_RESOURCE
+) -> list[str]:
+    """`resource`: the extended resource the workload requests (a MIG slice's, on MIG nodes)."""
+    return sorted(str(n["metadata"]["name"]) for n in nodes if node_is_ready_gpu(n, instance_type, resource))

@@ -12,7 +12,7 @@ from typing import Self
 
 from pydantic import BaseModel, Field
 
-from workflows.workspace_spec import Workspace
+from workflows.workspace_spec import AdapterSpec, Workspace
 
 TASK_QUEUE = "kaito-provisioning"
 WORKSPACE_WORKFLOW = "WorkspaceWorkflow"
@@ -95,6 +95,14 @@ class ProvisioningPlan(BaseModel):
     node_ready_timeout: timedelta
     inference_ready_timeout: timedelta
     warnings: list[str] = Field(default_factory=list)
+    # KAITO's examples (h12a): independent serving replicas (None: one across every node), the
+    # inference.config ConfigMap, adapters, and BYO nodes (no agent pool; nodes picked by the selector).
+    replicas: int | None = None
+    inference_config: str | None = None
+    adapters: list[AdapterSpec] = Field(default_factory=list)
+    bring_your_own_nodes: bool = False
+    preferred_nodes: list[str] = Field(default_factory=list)
+    mig_profile: str | None = None  # BYO: one MIG slice of this profile per replica
 
 
 class AgentPoolState(BaseModel):

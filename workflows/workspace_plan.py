@@ -8,15 +8,16 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from presets.models import Runtime, find_model
+from presets.models import find_model
 from presets.skus import find_sku
 from workflows.naming import agent_pool_name
 from workflows.workspace_contracts import ProvisioningPlan
 from workflows.workspace_spec import Workspace
 from workflows.workspace_validation import (
     ANNOTATION_NODE_IMAGE_FAMILY,
-    ANNOTATION_RUNTIME,
     planned_node_count,
+    planned_replicas,
+    runtime_of,
     validate_or_raise,
 )
 
@@ -33,9 +34,10 @@ def build_plan(ws: Workspace, config: PlanDeadlines | None = None) -> Provisioni
     config = config or PlanDeadlines()
     report = validate_or_raise(ws)
     model = find_model(ws.preset_name or "")
-    assert model is not None and ws.resource.instance_type  # guaranteed by validation
-    sku = find_sku(ws.resource.instance_type)
-    runtime = ws.annotations.get(ANNOTATION_RUNTIME, model.default_runtime.value)
+    assert model is not None  # guaranteed by validation
+    sku = find_sku(ws.resource.instance_type) if ws.resource.instance_type else None
+    options = ws.inference.preset.preset_options if ws.inference and ws.inference.preset else None
+    partition = ws.resource.partition
     return ProvisioningPlan(
         namespace=ws.namespace,
         name=ws.name,
@@ -45,10 +47,10 @@ def build_plan(ws: Workspace, config: PlanDeadlines | None = None) -> Provisioni
         hf_repo=model.hf_repo,
         hf_revision=model.hf_revision,
         served_model_name=model.served_model_name,
-        image=model.image,
-        runtime=Runtime(runtime).value,
-        instance_type=sku.name if sku else ws.resource.instance_type,
-        gpus_per_node=sku.gpu_count if sku else None,
+        image=options.image if model.private_image and options and options.image else model.image,
+        runtime=runtime_of(ws, model).value,
+        instance_type=sku.name if sku else (ws.resource.instance_type or ""),
+        gpus_per_node=sku.gpu_count if sku else (partition.count or 1 if partition else None),
         hourly_usd=sku.hourly_usd if sku else None,
         node_count=planned_node_count(ws, model, sku),
         agent_pool=agent_pool_name(ws.namespace, ws.name),
@@ -62,6 +64,12 @@ def build_plan(ws: Workspace, config: PlanDeadlines | None = None) -> Provisioni
         inference_ready_timeout=config.inference_ready_timeout
         or timedelta(minutes=model.readiness_timeout_minutes),
         warnings=report.warnings,
+        replicas=planned_replicas(ws, model, sku),
+        inference_config=ws.inference.config if ws.inference else None,
+        adapters=list(ws.inference.adapters or []) if ws.inference else [],
+        bring_your_own_nodes=ws.bring_your_own_nodes,
+        preferred_nodes=list(ws.resource.preferred_nodes or []),
+        mig_profile=partition.profile if partition and partition.mode == "mig" else None,
     )
 
 

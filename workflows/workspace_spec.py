@@ -5,9 +5,9 @@ top level beside `metadata` and `status`, camelCase on the wire. The same model 
 workflow's input, so `temporal workflow start --input-file workspace.json` takes the manifest itself.
 """
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 API_GROUP = "kaito.sh"
@@ -62,11 +62,28 @@ class PresetSpec(_Spec):
     preset_options: PresetOptions | None = None
 
 
+class DataSource(_Spec):
+    """Where an adapter comes from: an image (pulled by an init container) or a volume."""
+
+    name: str | None = None
+    urls: list[str] | None = None
+    volume_source: dict[str, Any] | None = None
+    image: str | None = None
+    image_pull_secrets: list[str] | None = None
+
+
+class AdapterSpec(_Spec):
+    """A LoRA adapter: its source and the strength (a number from 0 to 1, as a string) to apply it with."""
+
+    source: DataSource | None = None
+    strength: str | None = None
+
+
 class InferenceSpec(_Spec):
     preset: PresetSpec | None = None
     template: dict[str, Any] | None = None
     config: str | None = None
-    adapters: list[dict[str, Any]] | None = None
+    adapters: list[AdapterSpec] | None = None
 
 
 class ObjectMeta(BaseModel):
@@ -84,12 +101,35 @@ class ObjectMeta(BaseModel):
     uid: str | None = None
 
 
+class WorkspaceUndecodable(Exception):
+    """A document that does not decode as a Workspace, with pydantic's errors (field, message).
+
+    Not a ValueError, so pydantic passes it through unchanged: the workspace workflow names it as a
+    failure type, and an input that is no Workspace fails the workflow instead of retrying its task
+    forever, while any other decoding error still fails only the task.
+    """
+
+    def __init__(self, errors: list[Any]) -> None:
+        self.errors = errors
+        super().__init__(
+            "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}" for e in errors)
+        )
+
+
 class Workspace(BaseModel):
     """One KAITO Workspace. `namespace_or_default` is where it lives when the manifest names none."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, extra="forbid"
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _undecodable(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        try:
+            return handler(data)
+        except ValidationError as invalid:
+            raise WorkspaceUndecodable(invalid.errors(include_url=False, include_context=False)) from None
 
     api_version: Literal["kaito.sh/v1alpha1", "kaito.sh/v1beta1"] = "kaito.sh/v1beta1"
     kind: Literal["Workspace"] = "Workspace"
@@ -119,8 +159,20 @@ class Workspace(BaseModel):
 
     @property
     def match_labels(self) -> dict[str, str]:
+        """The selector as labels, as KAITO reads it: matchLabels plus each one-value `In` expression."""
         selector = self.resource.label_selector
-        return dict(selector.match_labels or {}) if selector else {}
+        if selector is None:
+            return {}
+        labels = dict(selector.match_labels or {})
+        for requirement in selector.match_expressions or []:
+            if requirement.operator == "In" and requirement.values and len(requirement.values) == 1:
+                labels[requirement.key] = requirement.values[0]
+        return labels
+
+    @property
+    def bring_your_own_nodes(self) -> bool:
+        """No instanceType: the workspace runs on existing GPU nodes its selector picks (KAITO's BYO)."""
+        return not self.resource.instance_type
 
     def spec_dict(self) -> dict[str, Any]:
         """The user's desired state (resource, inference, tuning) in wire form, for change detection."""

@@ -34,12 +34,14 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceStatus,
     )
     from workflows.workspace_record import CARRIED_MEMO, WorkspaceRecord
-    from workflows.workspace_spec import Workspace
+    from workflows.workspace_spec import Workspace, WorkspaceUndecodable
     from workflows.workspace_steps import DeleteRequested, Steps
     from workflows.workspace_validation import check_update
 
 
-@workflow.defn(name=WORKSPACE_WORKFLOW)
+# An input that does not decode as a Workspace (`temporal workflow start` with a hostile manifest)
+# fails the workflow with each field's problem instead of retrying its task forever.
+@workflow.defn(name=WORKSPACE_WORKFLOW, failure_exception_types=[WorkspaceUndecodable])
 class WorkspaceWorkflow(WorkspaceRecord):
     @workflow.init
     def __init__(self, workspace: Workspace) -> None:
@@ -80,13 +82,14 @@ class WorkspaceWorkflow(WorkspaceRecord):
     async def _bring_up(self) -> None:
         """Pool → GPU nodes → workload → model loaded → health: the first time, and on every resume."""
         plan = self._planned()
-        pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
-        await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
-        self._created_pool = True
-        pool = await self._steps.run(
-            ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, f"create {pool_text}"
-        )
-        self._kaito.pool_created(pool)
+        if not plan.bring_your_own_nodes:  # BYO (no instanceType): existing nodes, no pool to create
+            pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
+            await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
+            self._created_pool = True
+            pool = await self._steps.run(
+                ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, f"create {pool_text}"
+            )
+            self._kaito.pool_created(pool)
 
         await self._enter(Phase.WAITING_FOR_NODES, f"waiting for {plan.node_count} GPU node(s) to be Ready")
         what = f"{plan.node_count} Ready {plan.instance_type} node(s) with nvidia.com/gpu"
@@ -271,8 +274,10 @@ class WorkspaceWorkflow(WorkspaceRecord):
 
     @workflow.signal(name=SignalName.SUSPEND)
     def suspend(self, request: SuspendRequest) -> None:
-        """Only a Ready workspace scales to zero; anything else ignores the request."""
-        if self._phase == Phase.READY and self._suspend_request is None:
+        """Only a Ready workspace scales to zero; anything else ignores the request. BYO nodes are the
+        user's, with no pool to release, so a BYO workspace ignores it too."""
+        byo = self._plan is not None and self._plan.bring_your_own_nodes
+        if self._phase == Phase.READY and self._suspend_request is None and not byo:
             self._suspend_request = request
 
     @workflow.update(name=UpdateName.RESUME)

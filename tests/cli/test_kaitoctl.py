@@ -39,7 +39,8 @@ BAD_INPUTS: dict[str, tuple[Any, str]] = {
                 m["resource"].update(instanceType="Standard_NC6s_v3"),
             )
         ),
-        "needs 2 GPUs and 90Gi; Standard_NC6s_v3 has 1 GPU and 16Gi per node; Standard_NC48ads_A100_v4 fits",
+        "needs 2 GPUs and 90Gi on one node, as it cannot be split across nodes; one Standard_NC6s_v3 node "
+        "has 1 GPU and 16Gi; Standard_NC48ads_A100_v4 fits on one node",
     ),
     "illegal-name": (
         broken(lambda m: m["metadata"].update(name="Falcon_7B")),
@@ -49,9 +50,11 @@ BAD_INPUTS: dict[str, tuple[Any, str]] = {
         broken(lambda m: m.update(tuning={"method": "qlora"})),
         "inference: set inference or tuning, but not both",
     ),
-    "missing-instance-type": (
-        broken(lambda m: m["resource"].pop("instanceType")),
-        "resource.instanceType: required",
+    "byo-mig-partition": (  # no instanceType is KAITO's BYO mode; a MIG partition there needs a profile
+        broken(
+            lambda m: (m["resource"].pop("instanceType"), m["resource"].update(partition={"mode": "mig"}))
+        ),
+        "resource.partition.profile: None is not a known MIG profile",
     ),
     "non-gpu-sku": (
         broken(lambda m: m["resource"].update(instanceType="Standard_E8s_v5")),
