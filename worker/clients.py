@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from kubernetes import client as kube_client
@@ -61,7 +62,11 @@ def kubernetes_api(settings: AzureWorkerSettings) -> kube_client.ApiClient:
 
 
 ArmClient = TypeVar(
-    "ArmClient", ContainerServiceClient, ManagedServiceIdentityClient, AuthorizationManagementClient
+    "ArmClient",
+    ContainerServiceClient,
+    ManagedServiceIdentityClient,
+    AuthorizationManagementClient,
+    ComputeManagementClient,
 )
 
 

@@ -3,10 +3,12 @@
 from collections.abc import Callable
 from typing import Any
 
+from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from kubernetes.client import ApiClient
 
 from activities.agent_pools import AgentPoolActivities
+from activities.capacity import CapacityActivities
 from activities.config import ActivityConfig, ClusterTarget
 from activities.health import HealthActivities
 from activities.kube_objects import KubeActivities
@@ -28,9 +30,10 @@ def activity_config(settings: WorkerSettings) -> ActivityConfig:
 
 
 def provisioning_activities(
-    config: ActivityConfig, azure: ContainerServiceClient, kube: ApiClient
+    config: ActivityConfig, azure: ContainerServiceClient, kube: ApiClient, compute: ComputeManagementClient
 ) -> list[Callable[..., Any]]:
     pools = AgentPoolActivities(config, azure)
+    capacity = CapacityActivities(config, compute, azure)
     objects = KubeActivities(kube)
     sweep = SweepActivities(kube)
     return [
@@ -49,4 +52,6 @@ def provisioning_activities(
         HealthActivities(kube).check_inference_health,
         sweep.list_sweep_candidates,
         sweep.sample_inference_traffic,
+        capacity.check_capacity,
+        capacity.wake_capacity_waiters,
     ]

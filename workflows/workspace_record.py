@@ -16,6 +16,7 @@ from workflows.savings import Savings, saved_while_suspended
 from workflows.workspace_contracts import (
     STATUS_QUERY,
     ActivityName,
+    CapacityReport,
     CarriedState,
     NodeReadiness,
     Phase,
@@ -48,6 +49,7 @@ class WorkspaceRecord:
         self._nodes = NodeReadiness(ready=0)
         self._replicas = WorkloadReadiness(ready_replicas=0)
         self._endpoint: str | None = None
+        self._capacity: CapacityReport | None = None  # the last quota read of the size being provisioned
         # What the controllers signal, counted afresh for the plan at the start and the deadline of a wait.
         nodes, replicas = ActivityName.COUNT_READY_NODES, ActivityName.COUNT_READY_REPLICAS
         self._recount_nodes = Recount(nodes, self._planned, NodeReadiness, self.nodes_ready)
@@ -149,7 +151,7 @@ class WorkspaceRecord:
             message=self._message,
             model=self._ws.preset_name,
             served_model=plan.served_model_name if plan else None,
-            instance_type=self._ws.resource.instance_type,
+            instance_type=plan.instance_type if plan else self._ws.resource.instance_type,
             agent_pool=plan.agent_pool if plan else None,
             target_nodes=plan.node_count if plan else 0,
             ready_nodes=self._nodes.ready,
@@ -161,6 +163,8 @@ class WorkspaceRecord:
             warnings=plan.warnings if plan else [],
             suspended_since=carried.suspended.since if carried.suspended else None,
             last_traffic_at=carried.last_traffic_at,
+            capacity_queued_at=carried.capacity_queued_at,
+            capacity=self._capacity if self._phase == Phase.WAITING_FOR_CAPACITY else None,
             # Full precision: a suspension of a few seconds is still a saving; the CLI rounds for display.
             gpu_hours_saved=round(saved.gpu_hours, 6),
             usd_saved=round(saved.usd, 6),

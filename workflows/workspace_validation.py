@@ -15,6 +15,7 @@ from presets.models import ModelPreset, Runtime, find_model, model_names
 from presets.sizing import cheapest_fitting_sku, check_fit, needs_text, nodes_needed, offers_text
 from presets.skus import GpuSku, find_sku, looks_like_gpu_or_general_sku
 from presets.vm_sizes import alias_warning
+from workflows.fallback_sizes import check_capacity_annotations
 from workflows.naming import MAX_WORKSPACE_NAME, RESERVED_SELECTOR_KEYS
 from workflows.workspace_spec import API_VERSIONS, Workspace
 
@@ -108,6 +109,7 @@ def validate_workspace(ws: Workspace) -> Report:
     sku = _check_instance_type(ws, report, model)
     if model and sku and (ws.resource.count is None or ws.resource.count >= 1):
         _check_fit(ws, report, model, sku)
+    check_capacity_annotations(ws, report, validate_workspace)
     return report
 
 

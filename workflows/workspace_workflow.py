@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.workspace_capacity import CAPACITY_AWARE, CAPACITY_CODES, CapacityWaits
     from workflows.workspace_contracts import (
         WORKSPACE_WORKFLOW,
         ActivityName,
@@ -33,14 +34,14 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceResult,
         WorkspaceStatus,
     )
-    from workflows.workspace_record import CARRIED_MEMO, WorkspaceRecord
+    from workflows.workspace_record import CARRIED_MEMO
     from workflows.workspace_spec import Workspace
     from workflows.workspace_steps import DeleteRequested, Steps
     from workflows.workspace_validation import check_update
 
 
 @workflow.defn(name=WORKSPACE_WORKFLOW)
-class WorkspaceWorkflow(WorkspaceRecord):
+class WorkspaceWorkflow(CapacityWaits):
     @workflow.init
     def __init__(self, workspace: Workspace) -> None:
         super().__init__(workspace)
@@ -49,6 +50,7 @@ class WorkspaceWorkflow(WorkspaceRecord):
         self._suspend_request: SuspendRequest | None = None
         self._pending_changes: list[Workspace] = []
         self._steps = Steps(delete_requested=lambda: self._delete_requested)
+        self._init_capacity()
 
     @workflow.run
     async def run(self, workspace: Workspace) -> WorkspaceResult:
@@ -79,14 +81,7 @@ class WorkspaceWorkflow(WorkspaceRecord):
 
     async def _bring_up(self) -> None:
         """Pool → GPU nodes → workload → model loaded → health: the first time, and on every resume."""
-        plan = self._planned()
-        pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
-        await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
-        self._created_pool = True
-        pool = await self._steps.run(
-            ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, f"create {pool_text}"
-        )
-        self._kaito.pool_created(pool)
+        plan = await self._create_pool(self._planned())
 
         await self._enter(Phase.WAITING_FOR_NODES, f"waiting for {plan.node_count} GPU node(s) to be Ready")
         what = f"{plan.node_count} Ready {plan.instance_type} node(s) with nvidia.com/gpu"
@@ -110,6 +105,38 @@ class WorkspaceWorkflow(WorkspaceRecord):
         health = await self._steps.run(ActivityName.CHECK_HEALTH, plan, HealthReport, summary)
         self._kaito.serving(health.model, objects.service, objects.endpoint)
         await self._enter(Phase.READY, f"serving {plan.served_model_name} at {objects.endpoint}")
+
+    async def _create_pool(self, plan: ProvisioningPlan) -> ProvisioningPlan:
+        """The GPU pool, once its VM family has quota free (else in the family's queue, or on a fallback
+        size); returns the plan of the size in use, which every later step follows."""
+        capacity_aware = workflow.patched(CAPACITY_AWARE)
+        resuming = self._created_pool  # the pool exists (at zero): its size stays
+        if capacity_aware:
+            plan = await self._secure_capacity(plan, resuming=resuming)
+        while True:
+            self._plan = plan
+            pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
+            await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
+            self._created_pool = True
+            try:
+                pool = await self._steps.run(
+                    ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, f"create {pool_text}"
+                )
+                break
+            except ApplicationError as refused:
+                if not capacity_aware or refused.type not in CAPACITY_CODES:
+                    raise
+                # No room after all (a race for the last cores, or no VMs behind the quota): wait.
+                self._refused[plan.instance_type] = f"{refused.type} from ARM"
+                if not resuming:  # a failed create may leave a Failed pool of that size behind
+                    summary = f"delete the refused agent pool {plan.agent_pool}"
+                    await self._steps.run_to_end(ActivityName.DELETE_AGENT_POOL, plan, type(None), summary)
+                    self._created_pool = False
+                plan = await self._secure_capacity(plan, resuming=resuming)
+        self._kaito.pool_created(pool)
+        if capacity_aware:
+            await self._leave_queue(plan)
+        return plan
 
     async def _serve(self) -> None:
         """Stay alive for the Workspace's lifetime: spec updates until delete; fresh history when long."""
@@ -205,9 +232,9 @@ class WorkspaceWorkflow(WorkspaceRecord):
         await self._scale_to_zero(
             "scale the workload back to 0", "scale the agent pool back to 0", to_end=True
         )
-        suspended = SuspendedState(since=workflow.now(), reason=f"resume failed: {failure}")
+        suspended = SuspendedState(since=workflow.now(), reason=f"resume failed: {failure.message}")
         self._carried.suspended = suspended
-        await self._enter(Phase.SUSPENDED, f"resume failed, still suspended: {failure}")
+        await self._enter(Phase.SUSPENDED, f"resume failed, still suspended: {failure.message}")
         self._kaito.suspended(suspended.since, suspended.reason)
         await self._write_status()
 
@@ -219,6 +246,8 @@ class WorkspaceWorkflow(WorkspaceRecord):
             ActivityName.SCALE_INFERENCE, InferenceScale(plan=plan, replicas=0), type(None), workload_summary
         )
         await run(ActivityName.SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState, pool_summary)
+        if workflow.patched(CAPACITY_AWARE):
+            await self._wake_waiters(plan.instance_type)
 
     # ---- endings ----------------------------------------------------------------------------------
 
@@ -226,7 +255,7 @@ class WorkspaceWorkflow(WorkspaceRecord):
         """Record why, then remove whatever GPU capacity was created so a failure never keeps billing."""
         failed_in = self._phase
         self._kaito.failed(failed_in, failure)
-        self._message = f"failed while {failed_in.value}: {failure}"
+        self._message = f"failed while {failed_in.value}: {failure.message}"
         await self._write_status()  # the cause reaches kubectl even when the cleanup below cannot run
         try:
             await self._remove_resources()
@@ -234,8 +263,10 @@ class WorkspaceWorkflow(WorkspaceRecord):
             # Same cause as the failure (a refused credential, say): the workflow's failure names the
             # original error, and the status says what may be left.
             workflow.logger.warning("cleanup after the failure did not finish: %s", cleanup)
-            failure = ApplicationError(f"{failure}; cleanup did not finish: {cleanup}", type=failure.type)
-        await self._enter(Phase.FAILED, f"failed while {failed_in.value}: {failure}")
+            failure = ApplicationError(
+                f"{failure.message}; cleanup did not finish: {cleanup.message}", type=failure.type
+            )
+        await self._enter(Phase.FAILED, f"failed while {failed_in.value}: {failure.message}")
 
     async def _teardown(self) -> WorkspaceResult:
         self._resume_requested = False  # a resume in flight ends with the workspace's deletion
@@ -258,6 +289,8 @@ class WorkspaceWorkflow(WorkspaceRecord):
         if self._created_pool:
             summary = f"delete agent pool {plan.agent_pool}"
             await self._steps.run_to_end(ActivityName.DELETE_AGENT_POOL, plan, type(None), summary)
+            if workflow.patched(CAPACITY_AWARE):
+                await self._wake_waiters(plan.instance_type)
 
     # ---- commands: delete, spec changes, scale to zero and back ----------------------------------
 
@@ -277,10 +310,14 @@ class WorkspaceWorkflow(WorkspaceRecord):
 
     @workflow.update(name=UpdateName.RESUME)
     async def resume(self) -> WorkspaceStatus:
-        """Bring a suspended workspace back; answers once it is Ready again (or why it is not)."""
+        """Bring a suspended workspace back; answers once it is Ready again, waits for capacity, or says
+        why it is not."""
         self._resume_requested = True
         await workflow.wait_condition(
-            lambda: not self._resume_requested and self._phase not in (Phase.SUSPENDING, Phase.RESUMING)
+            lambda: (
+                (not self._resume_requested and self._phase not in (Phase.SUSPENDING, Phase.RESUMING))
+                or self._phase == Phase.WAITING_FOR_CAPACITY  # answered now: the status says for what
+            )
         )
         return self.status()
 
