@@ -55,7 +55,7 @@ def emulator_refusal() -> HttpResponseError:
     arm = refused.value
     assert isinstance(arm, ArmError)
     body = json.dumps(arm.body()).encode()
-    return HttpResponseError(response=_Response(400, body))  # type: ignore[arg-type]
+    return HttpResponseError(response=_Response(400, body))
 
 
 def test_the_numbers_are_read_out_of_arms_message() -> None:

@@ -178,6 +178,18 @@ async def sweep_suspends_idle(env: WorkflowEnvironment, cloud: FakeCloud, tq: st
     return handle
 
 
+async def capacity_wait(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
+    """Recorded with the `capacity-aware` patch: no quota, so WaitingForCapacity (no PUT); the quota is
+    raised, the recheck timer finds it, and the pool is created; then delete, which wakes the queue."""
+    cloud.auto, cloud.quotas = True, {"standardNCSv3Family": 0}
+    handle = await _start(env, tq)
+    await wait_for_phase(handle, Phase.WAITING_FOR_CAPACITY)
+    cloud.quotas["standardNCSv3Family"] = 12
+    await env.sleep(timedelta(minutes=16))
+    await wait_for_phase(handle, Phase.READY)
+    return await _delete(handle)
+
+
 TIME_SKIPPING: dict[str, Scenario] = {
     "provision-ready-delete": provision_ready_delete,
     "suspend-resume-delete": suspend_resume_delete,
@@ -188,6 +200,7 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "delete-during-recount": delete_during_recount,
     "spec-changes": spec_changes,
     "sweep-suspends-idle": sweep_suspends_idle,
+    "capacity-wait": capacity_wait,
 }
 
 
