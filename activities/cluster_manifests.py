@@ -147,6 +147,7 @@ def controller_role() -> dict[str, Any]:
             _rule([API_GROUP], [PLURAL], ["get", "list", "watch", "patch", "update"]),
             _rule([""], ["nodes"], READ),
             _rule(["apps"], ["statefulsets"], READ),
+            _rule([""], ["pods"], READ),  # an inference pod's crash loop or OOM kill reaches the status
             EVENTS_RULE,
         ],
     )

@@ -12,13 +12,14 @@ import kopf
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.service import RPCError, RPCStatusCode
 
-from controllers.signals import SignalSender
+from controllers.signals import SignalSender, pod_problem
 from workflows.conditions import KaitoStatus
 from workflows.naming import LABEL_WORKSPACE
 from workflows.readiness import ready_gpu_nodes, workspace_of
 from workflows.workspace_client import apply_workspace
 from workflows.workspace_contracts import (
     NodeReadiness,
+    PodHealth,
     SignalName,
     UpdateName,
     WorkloadReadiness,
@@ -170,4 +171,21 @@ async def workload_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, *
         SignalName.INFERENCE_READY,
         payload,
         key=(payload.ready_replicas, payload.replicas),
+    )
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_WORKSPACE: kopf.PRESENT})
+async def pod_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A crash loop or an OOM kill after Ready reaches the workspace at once, and so does the recovery."""
+    metadata = body.get("metadata", {})
+    name = metadata.get("labels", {}).get(LABEL_WORKSPACE)
+    if not name:
+        return
+    problem = None if type == "DELETED" else pod_problem(dict(body))
+    reason, message = problem if problem else (None, "")
+    payload = PodHealth(
+        pod=metadata.get("name", ""), reason=reason, message=message, observed_at=datetime.now(UTC)
+    )
+    await _sender(memo).send(
+        metadata.get("namespace", "default"), name, SignalName.POD_HEALTH, payload, key=(payload.pod, reason)
     )

@@ -101,6 +101,11 @@ class KaitoStatus:
         self._set(WORKSPACE_SUCCEEDED, TRUE, REASON_SUCCEEDED, f"serving at {endpoint}")
         self.state = STATE_READY
 
+    def inference_failing(self, reason: str, text: str) -> None:
+        """After Ready, a pod stopped serving (CrashLoopBackOff, OOMKilled, …): say so, with KAITO's types."""
+        self._set(INFERENCE_READY, FALSE, reason, text)
+        self._set(WORKSPACE_SUCCEEDED, FALSE, reason, text)
+
     def suspended(self, since: datetime, reason: str) -> None:
         text = (
             f"since {since.isoformat(timespec='seconds')}: {reason}; resume with `kaitoctl workspace resume`"

@@ -97,6 +97,11 @@ class CapacityWaits(WorkspaceRecord):
                     continue
                 plan = await self._plan_for(size, current)
                 report = await self._read_capacity(plan)
+                if report.fits and self._carried.capacity_queued_at is None:
+                    # Join the queue before the PUT, then look again: of workspaces that found the same
+                    # free cores at the same moment, only the first to join goes ahead.
+                    self._join_queue(report)
+                    report = await self._read_capacity(plan)
                 first = first or report
                 if report.fits:
                     self._say_which_size(plan, sizes)
@@ -148,15 +153,7 @@ class CapacityWaits(WorkspaceRecord):
             report = self._capacity
         assert report is not None, "a size was read before any wait"
         if self._carried.capacity_queued_at is None:
-            now = workflow.now()
-            self._carried.capacity_queued_at = now
-            workflow.upsert_search_attributes(
-                [
-                    sa.CAPACITY_FAMILY.value_set(report.family),
-                    sa.CAPACITY_QUEUED_AT.value_set(now.isoformat(timespec="microseconds")),
-                    sa.CAPACITY_CORES.value_set(str(report.needed)),
-                ]
-            )
+            self._join_queue(report)
         await self._show_wait(report, current)
         while True:
             left = deadline - workflow.now()
@@ -192,6 +189,17 @@ class CapacityWaits(WorkspaceRecord):
             )
             self._capacity = report
             await self._show_wait(report, current)
+
+    def _join_queue(self, report: CapacityReport) -> None:
+        now = workflow.now()
+        self._carried.capacity_queued_at = now
+        workflow.upsert_search_attributes(
+            [
+                sa.CAPACITY_FAMILY.value_set(report.family),
+                sa.CAPACITY_QUEUED_AT.value_set(now.isoformat(timespec="microseconds")),
+                sa.CAPACITY_CORES.value_set(str(report.needed)),
+            ]
+        )
 
     async def _show_wait(self, report: CapacityReport, current: ProvisioningPlan) -> None:
         text = capacity_text(report, current.model, queued=True)

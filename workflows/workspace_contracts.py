@@ -45,6 +45,7 @@ class SignalName(StrEnum):
     SUSPEND = "suspend"
     TRAFFIC_OBSERVED = "traffic-observed"
     CAPACITY_CHANGED = "capacity-changed"
+    POD_HEALTH = "pod-health"
 
 
 class UpdateName(StrEnum):
@@ -130,6 +131,15 @@ class NodeReadiness(Observation):
 class WorkloadReadiness(Observation):
     ready_replicas: int
     replicas: int = 0
+
+
+class PodHealth(Observation):
+    """One inference pod as the controllers see it: `reason` None when it runs well, else why not
+    (CrashLoopBackOff, OOMKilled, …), with the restart count and last exit in `message`."""
+
+    pod: str
+    reason: str | None = None
+    message: str = ""
 
 
 class InferenceObjects(BaseModel):

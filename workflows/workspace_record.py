@@ -21,6 +21,7 @@ from workflows.workspace_contracts import (
     NodeReadiness,
     Phase,
     PhaseTiming,
+    PodHealth,
     ProvisioningPlan,
     SignalName,
     StatusUpdate,
@@ -50,6 +51,10 @@ class WorkspaceRecord:
         self._replicas = WorkloadReadiness(ready_replicas=0)
         self._endpoint: str | None = None
         self._capacity: CapacityReport | None = None  # the last quota read of the size being provisioned
+        # Each inference pod's health as the controllers last saw it; `_health_seen` counts the signals.
+        self._pod_health: dict[str, PodHealth] = {}
+        self._health_seen = 0
+        self._health_shown: str | None = None  # the problem the status shows now; None: serving
         # What the controllers signal, counted afresh for the plan at the start and the deadline of a wait.
         nodes, replicas = ActivityName.COUNT_READY_NODES, ActivityName.COUNT_READY_REPLICAS
         self._recount_nodes = Recount(nodes, self._planned, NodeReadiness, self.nodes_ready)
@@ -66,6 +71,16 @@ class WorkspaceRecord:
     def inference_ready(self, readiness: WorkloadReadiness) -> None:
         """Absolute counts, the newest observation winning, as for the nodes."""
         self._replicas = self._replicas.superseded_by(readiness)
+
+    @workflow.signal(name=SignalName.POD_HEALTH)
+    def pod_health(self, health: PodHealth) -> None:
+        """A pod crash-looping, OOM-killed, or well again; the newest observation of each pod wins."""
+        known = self._pod_health.get(health.pod)
+        self._pod_health[health.pod] = known.superseded_by(health) if known else health
+        self._health_seen += 1
+
+    def _pod_problem(self) -> PodHealth | None:
+        return next((h for _, h in sorted(self._pod_health.items()) if h.reason), None)
 
     @workflow.signal(name=SignalName.TRAFFIC_OBSERVED)
     def traffic_observed(self, traffic: TrafficObserved) -> None:

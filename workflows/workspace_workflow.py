@@ -51,6 +51,7 @@ class WorkspaceWorkflow(CapacityWaits):
         self._pending_changes: list[Workspace] = []
         self._steps = Steps(delete_requested=lambda: self._delete_requested)
         self._init_capacity()
+        self._serving: tuple[str, str, str] | None = None  # (model, Service, endpoint) once Ready
 
     @workflow.run
     async def run(self, workspace: Workspace) -> WorkspaceResult:
@@ -104,6 +105,8 @@ class WorkspaceWorkflow(CapacityWaits):
         summary = "health check through the Service"
         health = await self._steps.run(ActivityName.CHECK_HEALTH, plan, HealthReport, summary)
         self._kaito.serving(health.model, objects.service, objects.endpoint)
+        self._serving = (health.model, objects.service, objects.endpoint)
+        self._health_shown = None
         await self._enter(Phase.READY, f"serving {plan.served_model_name} at {objects.endpoint}")
 
     async def _create_pool(self, plan: ProvisioningPlan) -> ProvisioningPlan:
@@ -141,23 +144,43 @@ class WorkspaceWorkflow(CapacityWaits):
     async def _serve(self) -> None:
         """Stay alive for the Workspace's lifetime: spec updates until delete; fresh history when long."""
         while True:
+            health_seen = self._health_seen
             await workflow.wait_condition(
                 lambda: (
                     self._delete_requested
                     or bool(self._pending_changes)
                     or self._suspend_request is not None
+                    or self._health_seen != health_seen  # noqa: B023 (awaited in this iteration)
                     or workflow.info().is_continue_as_new_suggested()
                 )
             )
             if self._delete_requested:
                 return
-            if self._pending_changes:
+            if self._health_seen != health_seen:
+                await self._show_health()
+            elif self._pending_changes:
                 await self._apply_change(self._pending_changes.pop(0))
             elif self._suspend_request is not None:
                 await self._suspend(self._suspend_request)
                 await self._stay_suspended()
             else:
                 await self._continue_as_new()
+
+    async def _show_health(self) -> None:
+        """While serving, the status follows the pods: a crash loop or OOM kill makes InferenceReady False
+        with that reason; when every pod runs again the workspace is Ready again."""
+        problem = self._pod_problem()
+        shown = f"pod {problem.pod}: {problem.reason}: {problem.message}" if problem else None
+        if shown == self._health_shown or self._serving is None:
+            return
+        self._health_shown = shown
+        if problem is not None and problem.reason:
+            self._kaito.inference_failing(problem.reason, f"pod {problem.pod}: {problem.message}")
+            self._message = f"not serving: {shown}"
+        else:
+            self._kaito.serving(*self._serving)
+            self._message = f"serving again at {self._serving[2]}"
+        await self._write_status()
 
     async def _apply_change(self, new: Workspace) -> None:
         problems = check_update(self._ws, new)

@@ -1,0 +1,132 @@
+"""GPU quota on the real local cloud: workspaces beyond the quota wait in FIFO order instead of failing.
+
+The emulator enforces the A10 family's vCPU quota; the worker reads it with `usage.list` before every
+PUT. Workspaces applied at once beyond it enter WaitingForCapacity (no PUT, no polling), and each one
+becomes Ready as an earlier one is deleted, in the order they joined the queue. A workspace deleted while
+it waits leaves nothing. The long variant is the case the issue found: 30 workspaces, quota for 5.
+"""
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition, example
+from tests.e2e.test_seed_walkthrough import gone
+from tests.waiting import wait_for
+from workflows.naming import agent_pool_name
+
+pytestmark = pytest.mark.controlplane
+
+FAMILY = "StandardNVADSA10v5Family"  # Standard_NV36ads_A10_v5: 36 vCPUs, phi-3-mini's size
+CORES = 36
+
+
+@pytest.fixture
+def a10_quota(stack: Stack) -> Iterator[Callable[[int], None]]:
+    """Set the A10 family's quota to so many phi-3-mini pools; restored after the test."""
+
+    def set_quota(pools: int) -> None:
+        stack.azure("/_emulator/settings", patch={"familyQuotas": {FAMILY: pools * CORES}})
+
+    before = stack.azure("/_emulator/settings")["familyQuotas"][FAMILY]
+    yield set_quota
+    stack.azure("/_emulator/settings", patch={"familyQuotas": {FAMILY: before}})
+
+
+def status_of(stack: Stack, name: str) -> dict[str, Any]:
+    shown = stack.kaitoctl("workspace", "get", name, "-o", "json", check=False)
+    return dict(json.loads(shown.stdout)) if shown.returncode == 0 else {}
+
+
+def puts_for(stack: Stack, name: str) -> int:
+    pool = agent_pool_name("default", name)
+    return sum(1 for r in stack.requests("agentPools.put") if r["path"].endswith(f"/agentPools/{pool}"))
+
+
+def drain(stack: Stack, names: list[str], quota: int) -> dict[str, float]:
+    """Apply all at once, then delete the Ready ones oldest first until every one has been Ready."""
+    for name in names:
+        stack.apply(example("workspace-phi-3-mini.yaml", name=name, namespace="default"))
+    phases: dict[str, str] = {}
+
+    def settled() -> bool:
+        phases.update({n: str(status_of(stack, n).get("phase")) for n in names})
+        ready = [n for n in names if phases[n] == "Ready"]
+        waiting = [n for n in names if phases[n] == "WaitingForCapacity"]
+        return len(ready) == min(quota, len(names)) and len(ready) + len(waiting) == len(names)
+
+    wait_for(settled, f"{quota} Ready and the rest waiting", timeout=STEP_TIMEOUT * 2, interval=2)
+    assert not [n for n in names if phases[n] == "Failed"], phases
+    waiting = [n for n in names if phases[n] == "WaitingForCapacity"]
+    order = sorted(waiting, key=lambda n: str(status_of(stack, n)["capacity_queued_at"]))
+    for name in waiting:
+        assert puts_for(stack, name) == 0, f"{name}: no PUT while no quota is free"
+        message = (condition(stack.workspace(name), "ResourceReady") or {}).get("message", "")
+        for words in (FAMILY, "eastus", f"limit is {quota * CORES}", "needs 36 vCPUs", "place ", "Fix:"):
+            assert words in message, (words, message)
+    usages_before = len(stack.requests("usages.list"))
+    pool_gets_before = len(stack.requests("agentPools.get"))
+    served: dict[str, float] = {}
+    started = time.monotonic()
+    ready_now = [n for n in names if phases[n] == "Ready"]
+    for name in ready_now:
+        served[name] = 0.0
+    queue = list(order)
+    deleted: list[str] = []
+    while queue:
+        oldest = next(n for n in names if n in served and n not in deleted)
+        stack.kubectl("delete", "workspace", oldest, "--wait=false")
+        deleted.append(oldest)
+        head = queue.pop(0)
+        wait_for(
+            lambda: status_of(stack, head).get("phase") == "Ready",  # noqa: B023 (used at once)
+            f"{head} to be Ready after {oldest} was deleted", timeout=STEP_TIMEOUT * 2, interval=1,
+        )  # fmt: skip
+        served[head] = time.monotonic() - started
+        for behind in queue:
+            assert status_of(stack, behind).get("phase") == "WaitingForCapacity", f"{behind} jumped the queue"
+    served["usages.list during the drain"] = len(stack.requests("usages.list")) - usages_before
+    served["agentPools.get during the drain"] = len(stack.requests("agentPools.get")) - pool_gets_before
+    for name in names:
+        stack.kubectl("delete", "workspace", name, "--ignore-not-found", "--wait=false")
+    wait_for(lambda: all(gone(stack, n) for n in names), "every workspace gone", timeout=STEP_TIMEOUT * 2)
+    return served
+
+
+def test_three_workspaces_with_quota_for_one_are_served_in_order(
+    stack: Stack, a10_quota: Callable[[int], None]
+) -> None:
+    a10_quota(1)
+    names = ["queue-a", "queue-b", "queue-c"]
+    figures = drain(stack, names, quota=1)
+    print(f"\nquota for 1, 3 workspaces: {figures}")
+
+
+def test_delete_while_waiting_leaves_nothing(stack: Stack, a10_quota: Callable[[int], None]) -> None:
+    a10_quota(0)
+    stack.apply(example("workspace-phi-3-mini.yaml", name="never-served", namespace="default"))
+    wait_for(
+        lambda: status_of(stack, "never-served").get("phase") == "WaitingForCapacity",
+        "never-served to wait for capacity", timeout=STEP_TIMEOUT,
+    )  # fmt: skip
+    stack.kubectl("delete", "workspace", "never-served", "--timeout=120s")
+    wait_for(lambda: gone(stack, "never-served"), "never-served gone", timeout=STEP_TIMEOUT)
+    assert puts_for(stack, "never-served") == 0, "no pool was ever asked for"
+    described = stack.temporal(
+        "workflow", "describe", "--workflow-id", "workspace/default/never-served", "-o", "json"
+    )
+    assert '"WORKFLOW_EXECUTION_STATUS_COMPLETED"' in described.stdout
+
+
+@pytest.mark.long
+def test_thirty_workspaces_with_quota_for_five_all_become_ready(
+    stack: Stack, a10_quota: Callable[[int], None]
+) -> None:
+    a10_quota(5)
+    names = [f"many-{i:02d}" for i in range(30)]
+    wall = time.monotonic()
+    figures = drain(stack, names, quota=5)
+    print(f"\nquota for 5, 30 workspaces drained in {time.monotonic() - wall:.0f}s: {figures}")
