@@ -1,9 +1,15 @@
-"""GPU quota on the real local cloud: workspaces beyond the quota wait in FIFO order instead of failing.
+"""GPU quota and pod health on the real local cloud.
+
+Quota: workspaces beyond the quota wait in FIFO order instead of failing.
 
 The emulator enforces the A10 family's vCPU quota; the worker reads it with `usage.list` before every
 PUT. Workspaces applied at once beyond it enter WaitingForCapacity (no PUT, no polling), and each one
 becomes Ready as an earlier one is deleted, in the order they joined the queue. A workspace deleted while
 it waits leaves nothing. The long variant is the case the issue found: 30 workspaces, quota for 5.
+
+Pod health: the kubelet of the local cloud is kwok, which starts pods and leaves them alone; a test makes
+an inference pod crash-loop after an OOM kill by writing the pod status a kubelet would write, and the
+Workspace says so within a reconcile interval, then recovers.
 """
 
 import json
@@ -67,6 +73,10 @@ def drain(stack: Stack, names: list[str], quota: int) -> dict[str, float]:
         message = (condition(stack.workspace(name), "ResourceReady") or {}).get("message", "")
         for words in (FAMILY, "eastus", f"limit is {quota * CORES}", "needs 36 vCPUs", "place ", "Fix:"):
             assert words in message, (words, message)
+    shown = json.loads(stack.kaitoctl("capacity", "-o", "json").stdout)
+    a10 = next(f for f in shown if f["family"] == FAMILY)
+    assert [q["workspace"] for q in a10["queue"]] == [f"default/{n}" for n in order], "kaitoctl capacity"
+    assert a10["limit"] == quota * CORES and a10["usage"] == quota * CORES
     usages_before = len(stack.requests("usages.list"))
     pool_gets_before = len(stack.requests("agentPools.get"))
     served: dict[str, float] = {}
@@ -130,3 +140,64 @@ def test_thirty_workspaces_with_quota_for_five_all_become_ready(
     wall = time.monotonic()
     figures = drain(stack, names, quota=5)
     print(f"\nquota for 5, 30 workspaces drained in {time.monotonic() - wall:.0f}s: {figures}")
+
+
+def _pod_status(ready: bool) -> dict[str, Any]:
+    """The status a kubelet writes for the model container: running and ready, or crash-looping after
+    an OOM kill."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    state: dict[str, Any] = {"running": {"startedAt": now}}
+    container: dict[str, Any] = {"name": "model", "image": "stand-in", "ready": ready, "restartCount": 3}
+    if not ready:
+        state = {
+            "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}
+        }
+        container["lastState"] = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+    container["state"] = state
+    flag = "True" if ready else "False"
+    return {
+        "status": {
+            "conditions": [
+                {"type": kind, "status": flag, "lastTransitionTime": now}
+                for kind in ("ContainersReady", "Ready")
+            ],
+            "containerStatuses": [container],
+        }
+    }
+
+
+def test_an_oom_killed_pod_after_ready_shows_and_recovers(stack: Stack) -> None:
+    name = "oom-after-ready"
+    stack.apply(example("workspace-phi-3-mini.yaml", name=name, namespace="default"))
+    wait_for(lambda: status_of(stack, name).get("phase") == "Ready", f"{name} Ready", timeout=STEP_TIMEOUT)
+    pods = stack.kubectl("get", "pods", "-l", f"kaito.sh/workspace={name}", "-o", "name").stdout.split()
+    assert len(pods) == 1, pods
+    pod = pods[0].removeprefix("pod/")
+    containers = json.loads(stack.kubectl("get", "pod", pod, "-o", "json").stdout)["spec"]["containers"]
+
+    def patch(ready: bool) -> None:
+        body = _pod_status(ready)
+        body["status"]["containerStatuses"][0]["name"] = containers[0]["name"]
+        stack.kubectl("patch", "pod", pod, "--subresource=status", "--type=merge", "-p", json.dumps(body))
+
+    def inference_ready() -> dict[str, Any]:
+        return condition(stack.workspace(name), "InferenceReady") or {}
+
+    started = time.monotonic()
+    patch(ready=False)
+    failing = wait_for(
+        lambda: inference_ready() if inference_ready().get("status") == "False" else None,
+        "InferenceReady False after the OOM kill", timeout=30, interval=0.5,
+    )  # fmt: skip
+    shown_after = time.monotonic() - started
+    assert failing["reason"] == "OOMKilled" and "restarted 3 time(s)" in failing["message"]
+    started = time.monotonic()
+    patch(ready=True)
+    wait_for(
+        lambda: inference_ready().get("status") == "True", "InferenceReady True again",
+        timeout=30, interval=0.5,
+    )  # fmt: skip
+    recovered_after = time.monotonic() - started
+    print(f"\nOOM kill shown after {shown_after:.1f}s, recovery after {recovered_after:.1f}s")
+    stack.kubectl("delete", "workspace", name, "--timeout=120s")
+    wait_for(lambda: gone(stack, name), f"{name} gone", timeout=STEP_TIMEOUT)
