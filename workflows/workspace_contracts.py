@@ -100,6 +100,7 @@ class ProvisioningPlan(BaseModel):
     node_ready_timeout: timedelta
     inference_ready_timeout: timedelta
     warnings: list[str] = Field(default_factory=list)
+    spot: bool = Field(default=False, description="Spot VMs: evicted VMs deleted, price capped at on-demand")
 
 
 class AgentPoolState(BaseModel):
@@ -270,6 +271,10 @@ class WorkspaceStatus(BaseModel):
     capacity: CapacityReport | None = Field(default=None, description="the last quota read, while waiting")
     gpu_hours_saved: float = 0.0
     usd_saved: float = 0.0
+    spot: bool = False
+    spot_gpu_hours: float = Field(default=0.0, description="GPU-hours served on Spot VMs")
+    spot_usd_saved: float = Field(default=0.0, description="estimated: Spot's discount on those hours")
+    evictions: int = 0
 
 
 class WorkspaceResult(BaseModel):
@@ -318,3 +323,9 @@ class CarriedState(BaseModel):
     usd_saved: float = 0.0
     last_traffic_at: datetime | None = None
     capacity_queued_at: datetime | None = None
+    # Spot: since when its nodes serve on Spot (for the savings), what that saved, the evictions seen.
+    spot_since: datetime | None = None
+    spot_gpu_hours: float = 0.0
+    spot_usd_saved: float = 0.0
+    evictions: list[datetime] = Field(default_factory=list)
+    spot_given_up: bool = False

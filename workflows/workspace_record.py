@@ -13,6 +13,7 @@ from workflows import search_attributes as sa
 from workflows.activity_options import start_activity
 from workflows.conditions import KaitoStatus
 from workflows.savings import Savings, saved_while_suspended
+from workflows.spot import saved_on_spot
 from workflows.workspace_contracts import (
     STATUS_QUERY,
     ActivityName,
@@ -148,6 +149,19 @@ class WorkspaceRecord:
         self._carried.usd_saved += saved.usd
         self._carried.suspended = None
 
+    def _bank_spot(self) -> None:
+        """Add the Spot hours served since `spot_since` to the carried totals."""
+        saved = self._ongoing_spot()
+        self._carried.spot_gpu_hours += saved.gpu_hours
+        self._carried.spot_usd_saved += saved.usd
+        self._carried.spot_since = None
+
+    def _ongoing_spot(self) -> Savings:
+        since = self._carried.spot_since
+        if self._plan is None or since is None or self._phase != Phase.READY:
+            return Savings()
+        return saved_on_spot(self._plan, since, workflow.now())
+
     def _ongoing_savings(self) -> Savings:
         """What the current suspension has saved so far."""
         if self._plan is None or self._carried.suspended is None:
@@ -183,4 +197,8 @@ class WorkspaceRecord:
             # Full precision: a suspension of a few seconds is still a saving; the CLI rounds for display.
             gpu_hours_saved=round(saved.gpu_hours, 6),
             usd_saved=round(saved.usd, 6),
+            spot=bool(plan and plan.spot),
+            spot_gpu_hours=round(carried.spot_gpu_hours + self._ongoing_spot().gpu_hours, 6),
+            spot_usd_saved=round(carried.spot_usd_saved + self._ongoing_spot().usd, 6),
+            evictions=len(carried.evictions),
         )

@@ -14,6 +14,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.fallback_sizes import spot_may_fall_back, wants_spot
+    from workflows.spot import too_many_evictions
     from workflows.workspace_capacity import CAPACITY_AWARE, CAPACITY_CODES, CapacityWaits
     from workflows.workspace_contracts import (
         WORKSPACE_WORKFLOW,
@@ -77,7 +79,8 @@ class WorkspaceWorkflow(CapacityWaits):
         uid = await self._steps.run(
             ActivityName.ENSURE_OBJECT, self._ws, str, "ensure the Workspace object exists"
         )
-        self._plan = plan.model_copy(update={"uid": uid or None})
+        spot = wants_spot(self._ws) and not self._carried.spot_given_up
+        self._plan = plan.model_copy(update={"uid": uid or None, "spot": spot})
         self._kaito.provisioning_started()
 
     async def _bring_up(self) -> None:
@@ -107,6 +110,8 @@ class WorkspaceWorkflow(CapacityWaits):
         self._kaito.serving(health.model, objects.service, objects.endpoint)
         self._serving = (health.model, objects.service, objects.endpoint)
         self._health_shown = None
+        if plan.spot:
+            self._carried.spot_since = workflow.now()
         await self._enter(Phase.READY, f"serving {plan.served_model_name} at {objects.endpoint}")
 
     async def _create_pool(self, plan: ProvisioningPlan) -> ProvisioningPlan:
@@ -151,12 +156,15 @@ class WorkspaceWorkflow(CapacityWaits):
                     or bool(self._pending_changes)
                     or self._suspend_request is not None
                     or self._health_seen != health_seen  # noqa: B023 (awaited in this iteration)
+                    or self._evicted()
                     or workflow.info().is_continue_as_new_suggested()
                 )
             )
             if self._delete_requested:
                 return
-            if self._health_seen != health_seen:
+            if self._evicted():
+                await self._recover_from_eviction()
+            elif self._health_seen != health_seen:
                 await self._show_health()
             elif self._pending_changes:
                 await self._apply_change(self._pending_changes.pop(0))
@@ -165,6 +173,37 @@ class WorkspaceWorkflow(CapacityWaits):
                 await self._stay_suspended()
             else:
                 await self._continue_as_new()
+
+    # ---- spot --------------------------------------------------------------------------------------
+
+    def _evicted(self) -> bool:
+        """A Ready Spot workspace lost nodes (the controllers' node signal): Azure took the VMs back."""
+        plan = self._plan
+        return (
+            plan is not None
+            and plan.spot
+            and self._phase == Phase.READY
+            and self._nodes.ready < plan.node_count
+        )
+
+    async def _recover_from_eviction(self) -> None:
+        """Back through the GPU wait: the pool is scaled up again, on Spot, or on demand after too many
+        evictions in the window when the user allowed that."""
+        plan = self._planned()
+        now = workflow.now()
+        self._bank_spot()
+        self._carried.evictions.append(now)
+        lost = f"{plan.node_count - self._nodes.ready} of {plan.node_count} Spot node(s) evicted"
+        if too_many_evictions(self._carried.evictions, now) and spot_may_fall_back(self._ws):
+            self._carried.spot_given_up = True
+            await self._enter(Phase.CREATING_NODE_POOL, f"{lost}; moving to on-demand VMs")
+            summary = f"delete Spot agent pool {plan.agent_pool} to recreate it on demand"
+            await self._steps.run_to_end(ActivityName.DELETE_AGENT_POOL, plan, type(None), summary)
+            self._created_pool = False
+            self._plan = plan.model_copy(update={"spot": False})
+        else:
+            await self._enter(Phase.WAITING_FOR_NODES, f"{lost}; provisioning them again")
+        await self._bring_up()
 
     async def _show_health(self) -> None:
         """While serving, the status follows the pods: a crash loop or OOM kill makes InferenceReady False
@@ -201,6 +240,7 @@ class WorkspaceWorkflow(CapacityWaits):
     async def _suspend(self, request: SuspendRequest) -> None:
         """Workload to 0 replicas, pool to 0 nodes, wait for the nodes to go; keep spec, Service, pool."""
         plan = self._planned()
+        self._bank_spot()
         await self._enter(Phase.SUSPENDING, f"scaling to zero: {request.reason}")
         await self._scale_to_zero(
             f"scale {plan.model} to 0 replicas", f"scale agent pool {plan.agent_pool} to 0 nodes"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.azure.errors import ArmError, invalid_content, invalid_parameter
+from localcloud.azure.spot import check_spot
 from localcloud.azure.state import Json
 from localcloud.azure.vmsizes import VmSize, find_size, offered_names
 
@@ -211,7 +212,7 @@ def validate(
     props.setdefault("osDiskType", "Managed")
     props.setdefault("maxPods", 250)
     props.setdefault("enableAutoScaling", False)
-    props.setdefault("scaleSetPriority", "Regular")
+    check_spot(props, existing)
     props.setdefault("nodeImageVersion", DEFAULT_NODE_IMAGE)
     props["nodeLabels"], props["nodeTaints"] = labels, taints
     return PoolSpec(props, size)

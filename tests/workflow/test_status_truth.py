@@ -2,16 +2,28 @@
 False with that reason at the signal, and the workspace is Ready again when the pod recovers."""
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
 from controllers.signals import pod_problem
+from tests.conftest import load_example
 from tests.waiting import wait_for_async
 from tests.workflow.conftest import running_worker, wait_for_phase, wait_for_status
 from tests.workflow.fakes import FakeCloud
 from tests.workflow.test_workspace_workflow import start
 from workflows import conditions as cond
-from workflows.workspace_contracts import Phase, PodHealth, SignalName, WorkspaceStatus
+from workflows.workspace_contracts import (
+    ActivityName,
+    NodeReadiness,
+    Phase,
+    PodHealth,
+    SignalName,
+    WorkspaceStatus,
+)
+from workflows.workspace_spec import Workspace
+from workflows.workspace_validation import parse_workspace
 
 
 async def written(cloud: FakeCloud, expected: tuple[str, str]) -> None:
@@ -79,3 +91,39 @@ async def test_the_status_says_the_pod_crash_loops_and_recovers(env: WorkflowEnv
         await written(cloud, (cond.TRUE, cond.REASON_INFERENCE_READY))
         await handle.signal(SignalName.DELETE)
         await handle.result()
+
+
+async def test_a_spot_eviction_goes_back_through_the_gpu_wait_then_on_demand(
+    env: WorkflowEnvironment,
+) -> None:
+    """Spot: each eviction (the nodes signal fewer Ready) re-provisions; the third within the hour moves
+    the pool to on-demand VMs, as the user allowed."""
+    cloud = FakeCloud(auto=True)
+    ws = falcon_with(**{"kaito.sh/spot": "true", "kaito.sh/spot-fallback": "true"})
+    async with running_worker(env.client, cloud) as tq:
+        handle = await start(env, tq, ws)
+        status = await wait_for_phase(handle, Phase.READY)
+        assert status.spot
+        for eviction in range(1, 4):
+            await env.sleep(timedelta(minutes=10))
+            cloud.nodes[ws.name] = 0  # Azure took the VMs back
+            await handle.signal(
+                SignalName.NODES_READY,
+                NodeReadiness(ready=0, observed_at=datetime.now(UTC) + timedelta(hours=eviction)),
+            )
+            status = await wait_for_status(handle, partial(recovered, eviction), f"recovered {eviction}")
+        await handle.signal(SignalName.DELETE)
+        await handle.result()
+    assert not status.spot, "on demand after three evictions in the hour"
+    assert status.spot_gpu_hours > 0 and status.spot_usd_saved > 0
+    assert cloud.calls[ActivityName.DELETE_AGENT_POOL] == 2, "the Spot pool, then the on-demand one"
+
+
+def recovered(evictions: int, status: WorkspaceStatus) -> bool:
+    return status.evictions == evictions and status.phase == Phase.READY
+
+
+def falcon_with(**annotations: str) -> Workspace:
+    data: dict[str, Any] = load_example("workspace-falcon-7b.yaml")
+    data["metadata"] = {"name": "spotty", "annotations": annotations}
+    return parse_workspace(data)
