@@ -13,7 +13,9 @@ Workspace says so within a reconcile interval, then recovers.
 """
 
 import json
+import ssl
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -199,5 +201,66 @@ def test_an_oom_killed_pod_after_ready_shows_and_recovers(stack: Stack) -> None:
     )  # fmt: skip
     recovered_after = time.monotonic() - started
     print(f"\nOOM kill shown after {shown_after:.1f}s, recovery after {recovered_after:.1f}s")
+    stack.kubectl("delete", "workspace", name, "--timeout=120s")
+    wait_for(lambda: gone(stack, name), f"{name} gone", timeout=STEP_TIMEOUT)
+
+
+def _evict(stack: Stack, pool: str) -> None:
+    """Azure takes a Spot pool's VMs back (the emulator's control API)."""
+    context = ssl.create_default_context(cafile=stack.info.azure_ca)
+    request = urllib.request.Request(
+        f"{stack.info.azure}/_emulator/evict", json.dumps({"pool": pool}).encode(),
+        {"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        assert json.loads(response.read())["count"] == 0
+
+
+def test_a_spot_eviction_is_recovered(stack: Stack) -> None:
+    name = "spot-evicted"
+    manifest = example("workspace-phi-3-mini.yaml", name=name, namespace="default")
+    manifest["metadata"]["annotations"] = {"kaito.sh/spot": "true"}
+    stack.apply(manifest)
+    wait_for(lambda: status_of(stack, name).get("phase") == "Ready", f"{name} Ready", timeout=STEP_TIMEOUT)
+    pool = agent_pool_name("default", name)
+    spot_pool = next(p for p in stack.gpu_pools() if p["name"] == pool)
+    assert spot_pool["node_count"] == 1
+    started = time.monotonic()
+    _evict(stack, pool)
+    wait_for(
+        lambda: status_of(stack, name).get("evictions") == 1, "the workflow to notice the eviction",
+        timeout=STEP_TIMEOUT, interval=1,
+    )  # fmt: skip
+    recovered = wait_for(
+        lambda: (s := status_of(stack, name)).get("phase") == "Ready" and s,
+        f"{name} Ready again after the eviction", timeout=STEP_TIMEOUT * 2, interval=1,
+    )  # fmt: skip
+    print(f"\nspot eviction recovered in {time.monotonic() - started:.1f}s; status: spot={recovered['spot']}")
+    assert recovered["spot"] and recovered["spot_gpu_hours"] > 0
+    assert puts_for(stack, name) == 2, "created once, scaled back up once"
+    stack.kubectl("delete", "workspace", name, "--timeout=120s")
+    wait_for(lambda: gone(stack, name), f"{name} gone", timeout=STEP_TIMEOUT)
+
+
+def test_falls_back_to_the_second_size_when_the_first_has_no_quota(
+    stack: Stack, a10_quota: Callable[[int], None]
+) -> None:
+    a10_quota(0)
+    name = "second-choice"
+    fallback = "Standard_NC24ads_A100_v4"
+    manifest = example("workspace-phi-3-mini.yaml", name=name, namespace="default")
+    manifest["metadata"]["annotations"] = {"kaito.sh/fallback-instance-types": fallback}
+    stack.apply(manifest)
+    status = wait_for(
+        lambda: (s := status_of(stack, name)).get("phase") == "Ready" and s, f"{name} Ready on {fallback}",
+        timeout=STEP_TIMEOUT,
+    )  # fmt: skip
+    assert status["instance_type"] == fallback
+    selected = condition(stack.workspace(name), "InstanceTypeSelected") or {}
+    assert selected.get("reason") == "FallbackInstanceType" and "no quota free" in selected.get("message", "")
+    pool = next(p for p in stack.gpu_pools() if p["name"] == agent_pool_name("default", name))
+    assert pool["vm_size"] == fallback
+    nodes = json.loads(stack.kubectl("get", "nodes", "-l", f"kaito.sh/workspace={name}", "-o", "json").stdout)
+    assert {n["metadata"]["labels"]["node.kubernetes.io/instance-type"] for n in nodes["items"]} == {fallback}
     stack.kubectl("delete", "workspace", name, "--timeout=120s")
     wait_for(lambda: gone(stack, name), f"{name} gone", timeout=STEP_TIMEOUT)
