@@ -161,7 +161,7 @@ async def node_changed(
     if key is None:
         return
     sizes = next(iter(workspace_instance_types.get(key, [])), "")
-    nodes = workspace_nodes.get(key, [])
+    nodes: list[dict[str, Any]] = list(workspace_nodes.get(key, []))
     ready = sorted({node for size in sizes.split(",") if size for node in ready_gpu_nodes(nodes, size)})
     payload = NodeReadiness(ready=len(ready), nodes=ready, observed_at=datetime.now(UTC))
     await _sender(memo).send(*key, SignalName.NODES_READY, payload, key=ready)
