@@ -93,9 +93,9 @@ class CapacityWaits(WorkspaceRecord):
         while True:
             first: CapacityReport | None = None
             for size in sizes:
-                if size in self._refused:
-                    continue
                 plan = await self._plan_for(size, current)
+                if plan.instance_type in self._refused:
+                    continue
                 report = await self._read_capacity(plan)
                 if report.fits and self._carried.capacity_queued_at is None:
                     # Join the queue before the PUT, then look again: of workspaces that found the same
@@ -110,6 +110,14 @@ class CapacityWaits(WorkspaceRecord):
 
     def _sizes(self, plan: ProvisioningPlan) -> list[str]:
         return [plan.instance_type, *fallback_instance_types(self._ws)]
+
+    def _why_not(self, size: str) -> str:
+        name = self._plans[size].instance_type if size in self._plans else size
+        return self._refused.get(name, "no quota free")
+
+    def _named(self, size: str) -> str:
+        """The Azure name a size in the user's list resolved to (an alias resolves to its size)."""
+        return (self._plans[size].instance_type if size in self._plans else size).lower()
 
     async def _plan_for(self, size: str, current: ProvisioningPlan) -> ProvisioningPlan:
         """The plan for another size: the validate activity (`build_plan`) on a copy with that size."""
@@ -135,11 +143,12 @@ class CapacityWaits(WorkspaceRecord):
         return report
 
     def _say_which_size(self, plan: ProvisioningPlan, sizes: list[str]) -> None:
-        index = sizes.index(plan.instance_type) if plan.instance_type in sizes else 0
+        chosen = plan.instance_type.lower()
+        index = next((i for i, size in enumerate(sizes) if self._named(size) == chosen), 0)
         if index == 0:
             self._kaito.sku_selected(plan.instance_type, "resource.instanceType, quota free", fallback=False)
             return
-        before = "; ".join(f"{size}: {self._refused.get(size, 'no quota free')}" for size in sizes[:index])
+        before = "; ".join(f"{size}: {self._why_not(size)}" for size in sizes[:index])
         why = f"fallback {index} of {ANNOTATION_FALLBACKS}, because {before}"
         self._kaito.sku_selected(plan.instance_type, why, fallback=True)
 

@@ -12,6 +12,7 @@ an inference pod crash-loop after an OOM kill by writing the pod status a kubele
 Workspace says so within a reconcile interval, then recovers.
 """
 
+import asyncio
 import json
 import ssl
 import time
@@ -20,11 +21,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
+from connections.temporal import TemporalSettings, connect
 from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition, example
 from tests.e2e.test_seed_walkthrough import gone
 from tests.waiting import wait_for
 from workflows.naming import agent_pool_name
+from workflows.workspace_contracts import STATUS_QUERY, WorkspaceStatus
+from workflows.workspace_spec import workflow_id_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -44,9 +50,28 @@ def a10_quota(stack: Stack) -> Iterator[Callable[[int], None]]:
     stack.azure("/_emulator/settings", patch={"familyQuotas": {FAMILY: before}})
 
 
+def statuses(stack: Stack, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The workflows' status queries, as `kaitoctl workspace get -o json` shows them, in one connection
+    ({} for one that is not running)."""
+
+    async def ask() -> dict[str, dict[str, Any]]:
+        client = await connect(TemporalSettings(address=stack.info.temporal))
+        found: dict[str, dict[str, Any]] = {}
+        for name in names:
+            handle = client.get_workflow_handle(workflow_id_for("default", name))
+            try:
+                status = await handle.query(STATUS_QUERY, result_type=WorkspaceStatus)
+            except (RPCError, WorkflowQueryFailedError):
+                found[name] = {}
+                continue
+            found[name] = status.model_dump(mode="json")
+        return found
+
+    return asyncio.run(ask())
+
+
 def status_of(stack: Stack, name: str) -> dict[str, Any]:
-    shown = stack.kaitoctl("workspace", "get", name, "-o", "json", check=False)
-    return dict(json.loads(shown.stdout)) if shown.returncode == 0 else {}
+    return statuses(stack, [name])[name]
 
 
 def puts_for(stack: Stack, name: str) -> int:
@@ -61,15 +86,17 @@ def drain(stack: Stack, names: list[str], quota: int) -> dict[str, float]:
     phases: dict[str, str] = {}
 
     def settled() -> bool:
-        phases.update({n: str(status_of(stack, n).get("phase")) for n in names})
+        phases.update({n: str(s.get("phase")) for n, s in statuses(stack, names).items()})
         ready = [n for n in names if phases[n] == "Ready"]
         waiting = [n for n in names if phases[n] == "WaitingForCapacity"]
         return len(ready) == min(quota, len(names)) and len(ready) + len(waiting) == len(names)
 
-    wait_for(settled, f"{quota} Ready and the rest waiting", timeout=STEP_TIMEOUT * 2, interval=2)
+    settle = max(STEP_TIMEOUT * 2, 15.0 * len(names))
+    wait_for(settled, f"{quota} Ready and the rest waiting", timeout=settle, interval=2)
     assert not [n for n in names if phases[n] == "Failed"], phases
     waiting = [n for n in names if phases[n] == "WaitingForCapacity"]
-    order = sorted(waiting, key=lambda n: str(status_of(stack, n)["capacity_queued_at"]))
+    queued = statuses(stack, waiting)
+    order = sorted(waiting, key=lambda n: str(queued[n]["capacity_queued_at"]))
     for name in waiting:
         assert puts_for(stack, name) == 0, f"{name}: no PUT while no quota is free"
         message = (condition(stack.workspace(name), "ResourceReady") or {}).get("message", "")
@@ -98,8 +125,9 @@ def drain(stack: Stack, names: list[str], quota: int) -> dict[str, float]:
             f"{head} to be Ready after {oldest} was deleted", timeout=STEP_TIMEOUT * 2, interval=1,
         )  # fmt: skip
         served[head] = time.monotonic() - started
-        for behind in queue:
-            assert status_of(stack, behind).get("phase") == "WaitingForCapacity", f"{behind} jumped the queue"
+        behind = statuses(stack, queue)
+        jumped = [n for n in queue if behind[n].get("phase") != "WaitingForCapacity"]
+        assert not jumped, f"{jumped} jumped the queue"
     served["usages.list during the drain"] = len(stack.requests("usages.list")) - usages_before
     served["agentPools.get during the drain"] = len(stack.requests("agentPools.get")) - pool_gets_before
     for name in names:
