@@ -23,6 +23,7 @@ from tests.workflow.conftest import (
     register_search_attributes,
     running_worker,
     wait_for_phase,
+    wait_for_status,
     workflow_failure,
 )
 from tests.workflow.fakes import FakeCloud
@@ -33,6 +34,7 @@ from workflows.workspace_contracts import (
     ActivityName,
     NodeReadiness,
     Phase,
+    PodHealth,
     SignalName,
     SpecChange,
     SuspendRequest,
@@ -190,6 +192,25 @@ async def capacity_wait(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> 
     return await _delete(handle)
 
 
+async def spot_eviction_and_pod_health(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
+    """A Spot workspace: Ready, its pod OOM-killed and well again, its nodes evicted and provisioned
+    again through the GPU wait; then delete."""
+    cloud.auto = True
+    ws = parse_workspace(load_example("workspace-falcon-7b.yaml"))
+    ws.metadata.annotations = {"kaito.sh/spot": "true"}
+    handle = await env.client.start_workflow(WorkspaceWorkflow.run, ws, id=WORKFLOW_ID, task_queue=tq)
+    await wait_for_phase(handle, Phase.READY)
+    now = datetime.now(UTC)
+    await handle.signal(SignalName.POD_HEALTH, PodHealth(pod="p-0", reason="OOMKilled", observed_at=now))
+    later = now + timedelta(seconds=5)
+    await handle.signal(SignalName.POD_HEALTH, PodHealth(pod="p-0", observed_at=later))
+    await env.sleep(timedelta(minutes=30))
+    cloud.nodes[ws.name] = 0
+    await handle.signal(SignalName.NODES_READY, NodeReadiness(ready=0, observed_at=now + timedelta(hours=1)))
+    await wait_for_status(handle, lambda s: s.evictions == 1 and s.phase == Phase.READY, "recovered")
+    return await _delete(handle)
+
+
 TIME_SKIPPING: dict[str, Scenario] = {
     "provision-ready-delete": provision_ready_delete,
     "suspend-resume-delete": suspend_resume_delete,
@@ -201,6 +222,7 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "spec-changes": spec_changes,
     "sweep-suspends-idle": sweep_suspends_idle,
     "capacity-wait": capacity_wait,
+    "spot-eviction-and-pod-health": spot_eviction_and_pod_health,
 }
 
 

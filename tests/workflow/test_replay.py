@@ -32,6 +32,7 @@ BRANCHES = {
     "continue-as-new-second-run",
     "sweep-suspends-idle",
     "capacity-wait",
+    "spot-eviction-and-pod-health",
 }
 
 
