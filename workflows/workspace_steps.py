@@ -123,6 +123,10 @@ def cause_of(error: BaseException) -> str:
     first = details[0] if details else None
     if isinstance(first, dict) and isinstance(first.get("cause"), str) and first["cause"]:
         return str(first["cause"])
+    if isinstance(error, ApplicationError) and isinstance(first, dict):
+        said = first.get("message")  # `doing: message` (the Kubernetes calls): the message alone
+        if isinstance(said, str) and said and error.message.endswith(f": {said}"):
+            return said
     # str() of an ApplicationError starts with its type, which the failure keeps as its own type.
     return error.message if isinstance(error, ApplicationError) else str(error)
 
