@@ -17,8 +17,9 @@ up on, and the decision is:
   `busy_retry` delay (`busy`): the next attempt reads the resource again and writes only what still
   differs.
 * final (non-retryable) — 400 validation (`BadRequest`, `InvalidParameter` …), `QuotaExceeded` in any
-  shape, 403 `AuthorizationFailed`, 404 where the caller did not expect it, 409 conflicts that describe
-  the request rather than the moment (`InvalidResourceLocation`, `PropertyChangeNotAllowed` …).
+  shape, no capacity (`AllocationFailed`, `OverconstrainedAllocationRequest`, `SkuNotAvailable`: the
+  workflow waits for capacity instead), 403 `AuthorizationFailed`, 404 where the caller did not expect
+  it, 409 conflicts that describe the request rather than the moment (`InvalidResourceLocation`, `PropertyChangeNotAllowed` …).
 * bounded — Entra refusing the credential itself (`CredentialRefused`): no federated credential matches
   the service-account token's issuer/subject/audience (AADSTS70021, 700211-700213, 7002138), unknown
   client id (700016), wrong secret (7000215), unknown signing key (700027). Right after the bootstrap
@@ -67,6 +68,13 @@ FINAL_CODES = frozenset(
         "RoleAssignmentUpdateNotPermitted",
         "RoleAssignmentLimitExceeded",
         "InvalidRoleAssignmentId",
+        # No VMs of the size behind the quota right now: final for the attempt, because the workflow
+        # waits for capacity (durably, holding nothing) instead of an activity retrying against ARM.
+        "AllocationFailed",
+        "ZonalAllocationFailed",
+        "OverconstrainedAllocationRequest",
+        "OverconstrainedZonalAllocationRequest",
+        "SkuNotAvailable",
     }
 )
 # Entra's refusals of the credential itself (see the module docstring), by AADSTS number.

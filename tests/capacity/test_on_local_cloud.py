@@ -233,15 +233,20 @@ def test_an_oom_killed_pod_after_ready_shows_and_recovers(stack: Stack) -> None:
     wait_for(lambda: gone(stack, name), f"{name} gone", timeout=STEP_TIMEOUT)
 
 
-def _evict(stack: Stack, pool: str) -> None:
-    """Azure takes a Spot pool's VMs back (the emulator's control API)."""
+def _post(stack: Stack, path: str, body: dict[str, Any]) -> Any:
+    """POST to the emulator's control API (an eviction, a fault rule)."""
     context = ssl.create_default_context(cafile=stack.info.azure_ca)
     request = urllib.request.Request(
-        f"{stack.info.azure}/_emulator/evict", json.dumps({"pool": pool}).encode(),
-        {"Content-Type": "application/json"}, method="POST",
+        f"{stack.info.azure}{path}", json.dumps(body).encode(), {"Content-Type": "application/json"},
+        method="POST",
     )  # fmt: skip
     with urllib.request.urlopen(request, context=context, timeout=30) as response:
-        assert json.loads(response.read())["count"] == 0
+        return json.loads(response.read())
+
+
+def _evict(stack: Stack, pool: str) -> None:
+    """Azure takes a Spot pool's VMs back (the emulator's control API)."""
+    assert _post(stack, "/_emulator/evict", {"pool": pool})["count"] == 0
 
 
 def test_a_spot_eviction_is_recovered(stack: Stack) -> None:
@@ -290,5 +295,30 @@ def test_falls_back_to_the_second_size_when_the_first_has_no_quota(
     assert pool["vm_size"] == fallback
     nodes = json.loads(stack.kubectl("get", "nodes", "-l", f"kaito.sh/workspace={name}", "-o", "json").stdout)
     assert {n["metadata"]["labels"]["node.kubernetes.io/instance-type"] for n in nodes["items"]} == {fallback}
+    stack.kubectl("delete", "workspace", name, "--timeout=120s")
+    wait_for(lambda: gone(stack, name), f"{name} gone", timeout=STEP_TIMEOUT)
+
+
+def test_allocation_failed_falls_back_to_the_next_size(stack: Stack) -> None:
+    """The first size's create ends AllocationFailed (no VMs behind the quota): the Failed pool is
+    deleted and the next size in the list is created."""
+    name = "no-a10-vms"
+    fallback = "Standard_NC24ads_A100_v4"
+    _post(stack, "/_emulator/faults", {
+        "match": "agentPools.put", "lro_fail_count": 1, "lro_fail_code": "AllocationFailed",
+        "lro_fail_message": "Allocation failed. We do not have sufficient capacity for the requested VM size "
+        "in this region.",
+    })  # fmt: skip
+    manifest = example("workspace-phi-3-mini.yaml", name=name, namespace="default")
+    manifest["metadata"]["annotations"] = {"kaito.sh/fallback-instance-types": fallback}
+    stack.apply(manifest)
+    status = wait_for(
+        lambda: (s := status_of(stack, name)).get("phase") == "Ready" and s, f"{name} Ready on {fallback}",
+        timeout=STEP_TIMEOUT,
+    )  # fmt: skip
+    assert status["instance_type"] == fallback
+    selected = condition(stack.workspace(name), "InstanceTypeSelected") or {}
+    assert "Standard_NV36ads_A10_v5: AllocationFailed from ARM" in selected.get("message", ""), selected
+    assert puts_for(stack, name) == 2, "the refused size once, the fallback once"
     stack.kubectl("delete", "workspace", name, "--timeout=120s")
     wait_for(lambda: gone(stack, name), f"{name} gone", timeout=STEP_TIMEOUT)
