@@ -19,7 +19,8 @@ up on, and the decision is:
 * final (non-retryable) — 400 validation (`BadRequest`, `InvalidParameter` …), `QuotaExceeded` in any
   shape, no capacity (`AllocationFailed`, `OverconstrainedAllocationRequest`, `SkuNotAvailable`: the
   workflow waits for capacity instead), 403 `AuthorizationFailed`, 404 where the caller did not expect
-  it, 409 conflicts that describe the request rather than the moment (`InvalidResourceLocation`, `PropertyChangeNotAllowed` …).
+  it, 409 conflicts that describe the request rather than the moment (`InvalidResourceLocation`,
+  `PropertyChangeNotAllowed` …).
 * bounded — Entra refusing the credential itself (`CredentialRefused`): no federated credential matches
   the service-account token's issuer/subject/audience (AADSTS70021, 700211-700213, 7002138), unknown
   client id (700016), wrong secret (7000215), unknown signing key (700027). Right after the bootstrap
