@@ -31,6 +31,8 @@ def status_tables(status: WorkspaceStatus, now: datetime) -> list[Table]:
         ("Endpoint", status.endpoint or "-"),
         ("Message", status.message),
     ]
+    if status.spot or status.spot_gpu_hours:
+        rows.append(("Spot", _spot_text(status)))
     for warning in status.warnings:
         rows.append(("Warning", warning))
     for key, value in rows:
@@ -96,4 +98,22 @@ def workspaces_table(statuses: list[WorkspaceStatus], now: datetime) -> Table:
             f"scale-to-zero saved {hours:.1f} GPU-hours (≈ ${dollars:.2f} at list prices) "
             f"across {len(statuses)} workspace(s)"
         )
+        spot_hours, spot_dollars = (
+            sum(s.spot_gpu_hours for s in statuses),
+            sum(s.spot_usd_saved for s in statuses),
+        )
+        if spot_hours:
+            table.caption += (
+                f"; spot served {spot_hours:.1f} GPU-hours (≈ ${spot_dollars:.2f} saved, estimated)"
+            )
     return table
+
+
+def _spot_text(status: WorkspaceStatus) -> str:
+    """Spot beside scale-to-zero: hours served on Spot, the estimated saving, the evictions."""
+    on = "on Spot" if status.spot else "on demand now"
+    return (
+        f"{on}: {status.spot_gpu_hours:.1f} GPU-hours served, ≈ ${status.spot_usd_saved:.2f} saved "
+        f"(estimated), {status.evictions} eviction(s); "
+        f"scale-to-zero saved {status.gpu_hours_saved:.1f} GPU-hours, ≈ ${status.usd_saved:.2f}"
+    )
