@@ -117,6 +117,11 @@ class AgentPoolActivities:
             problem = "is a System pool of the cluster"
         elif owner is not None and owner != _owner(plan):
             problem = f"belongs to workspace {owner}"
+        elif text(props.scale_set_priority, "Regular") != ("Spot" if plan.spot else "Regular"):
+            problem = (
+                f"exists with scaleSetPriority {text(props.scale_set_priority, 'Regular')}; delete it to "
+                "change between Spot and on-demand"
+            )
         elif text(props.vm_size).lower() != plan.instance_type.lower():
             problem = (
                 f"exists with vmSize {props.vm_size}, not {plan.instance_type}; "
@@ -133,6 +138,10 @@ class AgentPoolActivities:
         self, plan: ProvisioningPlan, count: int, existing: AgentPool | None, doing: str
     ) -> AgentPool:
         body = agent_pool_body(plan, count=count)
+        if plan.spot:  # evicted VMs are deleted, and the price is capped at the on-demand price
+            body["properties"].update(
+                {"scaleSetPriority": "Spot", "scaleSetEvictionPolicy": "Delete", "spotMaxPrice": -1}
+            )
         if existing is not None and count > 0 and _power(existing) == "Stopped":
             body["properties"]["powerState"] = {"code": "Running"}  # a stopped pool must be started to scale
         try:

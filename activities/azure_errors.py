@@ -17,8 +17,10 @@ up on, and the decision is:
   `busy_retry` delay (`busy`): the next attempt reads the resource again and writes only what still
   differs.
 * final (non-retryable) — 400 validation (`BadRequest`, `InvalidParameter` …), `QuotaExceeded` in any
-  shape, 403 `AuthorizationFailed`, 404 where the caller did not expect it, 409 conflicts that describe
-  the request rather than the moment (`InvalidResourceLocation`, `PropertyChangeNotAllowed` …).
+  shape, no capacity (`AllocationFailed`, `OverconstrainedAllocationRequest`, `SkuNotAvailable`: the
+  workflow waits for capacity instead), 403 `AuthorizationFailed`, 404 where the caller did not expect
+  it, 409 conflicts that describe the request rather than the moment (`InvalidResourceLocation`,
+  `PropertyChangeNotAllowed` …).
 * bounded — Entra refusing the credential itself (`CredentialRefused`): no federated credential matches
   the service-account token's issuer/subject/audience (AADSTS70021, 700211-700213, 7002138), unknown
   client id (700016), wrong secret (7000215), unknown signing key (700027). Right after the bootstrap
@@ -29,6 +31,7 @@ up on, and the decision is:
 
 import asyncio
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -66,6 +69,13 @@ FINAL_CODES = frozenset(
         "RoleAssignmentUpdateNotPermitted",
         "RoleAssignmentLimitExceeded",
         "InvalidRoleAssignmentId",
+        # No VMs of the size behind the quota right now: final for the attempt, because the workflow
+        # waits for capacity (durably, holding nothing) instead of an activity retrying against ARM.
+        "AllocationFailed",
+        "ZonalAllocationFailed",
+        "OverconstrainedAllocationRequest",
+        "OverconstrainedZonalAllocationRequest",
+        "SkuNotAvailable",
     }
 )
 # Entra's refusals of the credential itself (see the module docstring), by AADSTS number.
@@ -91,6 +101,69 @@ def arm_code(error: AzureError) -> str:
 def arm_message(error: AzureError) -> str:
     message = getattr(getattr(error, "error", None), "message", None)
     return str(message or error.message or error)
+
+
+# ARM's quota refusal, in the words of AKS's preflight and of a VM scale set: the family, where, the numbers.
+_QUOTA_FAMILY = re.compile(r"approved (?P<family>.+?) Cores quota", re.IGNORECASE)
+_QUOTA_NUMBER = {
+    "location": re.compile(r"Location: (?P<v>[A-Za-z0-9 ]+?),"),
+    "limit": re.compile(r"Current Limit: (?P<v>\d+)"),
+    "usage": re.compile(r"Current Usage: (?P<v>\d+)"),
+    "required": re.compile(r"Additional Required: (?P<v>\d+)"),
+}
+
+
+@dataclass(frozen=True)
+class QuotaShortfall:
+    """What a quota refusal says, read out of ARM's long message: family, region, limit, use, request."""
+
+    family: str
+    location: str
+    limit: int
+    usage: int
+    required: int
+
+    @property
+    def free(self) -> int:
+        return max(0, self.limit - self.usage)
+
+    def sentence(self) -> str:
+        """The cause, one sentence with every number in it."""
+        return (
+            f"the {self.family} quota in {self.location} is {self.limit} vCPUs, {self.usage} are in use "
+            f"and {self.required} more are requested"
+        )
+
+    def fix(self) -> str:
+        """The fix, one sentence."""
+        return (
+            f"request a {self.family} quota of at least {self.usage + self.required} vCPUs in "
+            f"{self.location} (Azure portal: Quotas, Compute)"
+        )
+
+
+def quota_shortfall(message: str) -> QuotaShortfall | None:
+    """The numbers of an ARM quota refusal, or None when the message is not one (or lacks them)."""
+    family = _QUOTA_FAMILY.search(message)
+    found = {key: pattern.search(message) for key, pattern in _QUOTA_NUMBER.items()}
+    if family is None or any(match is None for match in found.values()):
+        return None
+    values = {key: match.group("v") for key, match in found.items() if match is not None}
+    return QuotaShortfall(
+        family=family.group("family").strip(),
+        location=values["location"].strip(),
+        limit=int(values["limit"]),
+        usage=int(values["usage"]),
+        required=int(values["required"]),
+    )
+
+
+def cause_text(message: str) -> str:
+    """ARM's message as the cause we show: a quota refusal as its numbers and its fix, else verbatim."""
+    quota = quota_shortfall(message)
+    if quota is None:
+        return message
+    return f"{quota.sentence()}; {quota.fix()}"
 
 
 def mentions_quota(error: AzureError) -> bool:
@@ -179,6 +252,7 @@ def _credential_refused(
     error: ClientAuthenticationError, code: int, doing: str, grace: timedelta
 ) -> ApplicationError:
     text = _refusal_text(error, code)
+    cause = f"Entra refused the Azure credential: {text}"
     if code in FEDERATION_MISMATCH:
         hint = (
             "the worker's service-account token (its issuer, subject system:serviceaccount:<ns>:<sa> and "
@@ -189,8 +263,8 @@ def _credential_refused(
         hint = "the client id, secret or token signing key is not one Entra accepts for this identity"
     final = _past_grace(grace)
     return ApplicationError(
-        f"{doing}: Entra refused the Azure credential: {text} — {hint}",
-        {"code": f"AADSTS{code}", "message": text, "status": 401},
+        f"{doing}: {cause} — {hint}",
+        {"code": f"AADSTS{code}", "message": text, "status": 401, "cause": f"{cause} — {hint}"},
         type="CredentialRefused",
         non_retryable=final,
         next_retry_delay=None if final else timedelta(seconds=2),
@@ -202,8 +276,8 @@ def busy(
 ) -> ApplicationError:
     """Another operation runs on the resource: retryable, after `retry_in`, by the next attempt."""
     return ApplicationError(
-        f"{doing}: {code}: {cause}; the next attempt, in {retry_in.total_seconds():g}s, reads it again",
-        {"code": code, "message": cause, "status": status},
+        f"{doing}: {cause}; the next attempt, in {retry_in.total_seconds():g}s, reads it again",
+        {"code": code, "message": cause, "status": status, "cause": cause},
         type=code,
         next_retry_delay=retry_in,
     )
@@ -219,8 +293,9 @@ def classify(
     """An ApplicationError typed with the ARM code, retryable or final as the module docstring says.
 
     A busy conflict is retried after ARM's Retry-After, else `busy_retry`, when that is given (else as
-    any retryable error). Details carry `{"code", "message", "status"}` for callers that want them
-    structured.
+    any retryable error). The message is `doing: cause`, the code being the type; details carry
+    `{"code", "message", "status", "cause"}`, so a caller that adds its own context (the workflow's
+    step) says the cause without `doing` a second time.
     """
     if busy_retry is not None and isinstance(error, HttpResponseError) and is_busy(error):
         delay = retry_after(error) or busy_retry
@@ -230,14 +305,15 @@ def classify(
         grace = CREDENTIAL_GRACE if credential_grace is None else credential_grace
         return _credential_refused(error, refusal, doing, grace)
     if isinstance(error, AzureError):
-        code, message = arm_code(error), arm_message(error)
+        code, message = arm_code(error), cause_text(arm_message(error))
         status: int | None = getattr(error, "status_code", None)
         final = is_final(error)
     else:  # asyncio.TimeoutError, OSError from the transport: no answer, try again
         code, message, status, final = type(error).__name__, str(error) or type(error).__name__, None, False
+    # The code is the error's type (the condition's reason): the message says the cause once, in words.
     return ApplicationError(
-        f"{doing}: {code}: {message}",
-        {"code": code, "message": message, "status": status},
+        f"{doing}: {message}",
+        {"code": code, "message": message, "status": status, "cause": message},
         type=code,
         non_retryable=final,
         next_retry_delay=None if final else retry_after(error),

@@ -202,6 +202,7 @@ def controller_role() -> dict[str, Any]:
             _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], READ),
             _rule([""], ["nodes"], READ),
             _rule(["apps"], ["statefulsets"], READ),
+            _rule([""], ["pods"], READ),  # an inference pod's crash loop or OOM kill reaches the status
             EVENTS_RULE,
         ],
     )

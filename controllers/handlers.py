@@ -12,13 +12,15 @@ import kopf
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.service import RPCError, RPCStatusCode
 
-from controllers.signals import SignalSender
-from workflows.conditions import KaitoStatus
+from controllers.signals import SignalSender, pod_problem
+from workflows.conditions import STATE_FAILED, KaitoStatus
+from workflows.fallback_sizes import ANNOTATION_FALLBACKS
 from workflows.naming import LABEL_WORKSPACE
 from workflows.readiness import ready_gpu_nodes, workspace_of
 from workflows.workspace_client import apply_workspace
 from workflows.workspace_contracts import (
     NodeReadiness,
+    PodHealth,
     SignalName,
     UpdateName,
     WorkloadReadiness,
@@ -66,16 +68,27 @@ def invalid_status(message: str) -> dict[str, Any]:
 
 @kopf.index(**WORKSPACES)  # type: ignore[arg-type]
 def workspace_instance_types(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[WorkspaceKey, str]:
-    """Which instance type each workspace's nodes must have, for the node readiness rule."""
-    return {(namespace, name): str((body.get("resource") or {}).get("instanceType") or "")}
+    """Which instance types each workspace's nodes may have (its own, then its fallbacks), comma-separated,
+    for the node readiness rule: the pool runs on whichever of them had capacity."""
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    sizes = [str((body.get("resource") or {}).get("instanceType") or "")]
+    sizes += [s.strip() for s in str(annotations.get(ANNOTATION_FALLBACKS, "")).split(",") if s.strip()]
+    return {(namespace, name): ",".join(size for size in sizes if size)}
 
 
 @kopf.on.resume(**WORKSPACES)  # type: ignore[arg-type]
 @kopf.on.create(**WORKSPACES)  # type: ignore[arg-type]
 @kopf.on.update(**WORKSPACES)  # type: ignore[arg-type]
-async def workspace_applied(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """Refuse what KAITO's webhook would refuse; otherwise signal-with-start the one workflow."""
+async def workspace_applied(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str = "", **_: Any
+) -> None:
+    """Refuse what KAITO's webhook would refuse; otherwise signal-with-start the one workflow.
+
+    A controller restart (kopf's resume) does not start a failed workspace again: its failure stands
+    until the user changes the spec (which starts it afresh) or deletes it."""
     if body.get("metadata", {}).get("deletionTimestamp"):
+        return
+    if reason == "resume" and (body.get("status") or {}).get("state") == STATE_FAILED:
         return
     try:
         ws = workspace_from(body)
@@ -147,8 +160,9 @@ async def node_changed(
     key = workspace_of(body.get("metadata", {}).get("labels"))
     if key is None:
         return
-    instance_type = next(iter(workspace_instance_types.get(key, [])), "")
-    ready = ready_gpu_nodes(workspace_nodes.get(key, []), instance_type) if instance_type else []
+    sizes = next(iter(workspace_instance_types.get(key, [])), "")
+    nodes: list[dict[str, Any]] = list(workspace_nodes.get(key, []))
+    ready = sorted({node for size in sizes.split(",") if size for node in ready_gpu_nodes(nodes, size)})
     payload = NodeReadiness(ready=len(ready), nodes=ready, observed_at=datetime.now(UTC))
     await _sender(memo).send(*key, SignalName.NODES_READY, payload, key=ready)
 
@@ -170,4 +184,21 @@ async def workload_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, *
         SignalName.INFERENCE_READY,
         payload,
         key=(payload.ready_replicas, payload.replicas),
+    )
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_WORKSPACE: kopf.PRESENT})
+async def pod_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A crash loop or an OOM kill after Ready reaches the workspace at once, and so does the recovery."""
+    metadata = body.get("metadata", {})
+    name = metadata.get("labels", {}).get(LABEL_WORKSPACE)
+    if not name:
+        return
+    problem = None if type == "DELETED" else pod_problem(dict(body))
+    reason, message = problem if problem else (None, "")
+    payload = PodHealth(
+        pod=metadata.get("name", ""), reason=reason, message=message, observed_at=datetime.now(UTC)
+    )
+    await _sender(memo).send(
+        metadata.get("namespace", "default"), name, SignalName.POD_HEALTH, payload, key=(payload.pod, reason)
     )

@@ -42,3 +42,32 @@ class SignalSender:
     def forget(self, namespace: str, name: str) -> None:
         for key in [k for k in self._last if k[:2] == (namespace, name)]:
             del self._last[key]
+
+
+# Container states that mean the model server is not serving, worst first; the last termination's reason
+# (OOMKilled, Error) says why a crash loop loops.
+FAILING_WAITING = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerError")
+
+
+def pod_problem(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) when an inference pod's container is crash-looping, was OOM-killed or cannot
+    start; None when it runs (or has not started yet, which the readiness wait covers)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        name, restarts = status.get("name", "?"), int(status.get("restartCount") or 0)
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        last = (status.get("lastState") or {}).get("terminated") or {}
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        detail = f"container {name} restarted {restarts} time(s)"
+        if last.get("reason"):
+            detail += f", last exit {last.get('reason')} (code {last.get('exitCode')})"
+        if terminated.get("reason") == "OOMKilled" or (
+            last.get("reason") == "OOMKilled" and not status.get("ready")
+        ):
+            return (
+                "OOMKilled",
+                f"{detail}: out of memory; give the model more GPU memory or a smaller context",
+            )
+        if waiting.get("reason") in FAILING_WAITING:
+            text = waiting.get("message") or ""
+            return str(waiting["reason"]), f"{detail}{': ' + text if text else ''}"
+    return None

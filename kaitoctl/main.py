@@ -24,6 +24,7 @@ from temporalio.service import RPCError
 
 from connections.temporal import connect
 from kaitoctl.bootstrap_command import bootstrap
+from kaitoctl.capacity import capacity_app
 from kaitoctl.chat import ChatError, ask
 from kaitoctl.cluster_objects import ClusterUnreadable, status_of_object, workspace_objects
 from kaitoctl.context import kubeconfig, temporal_settings
@@ -55,6 +56,7 @@ workspace_app = typer.Typer(help="KAITO Workspaces: validate, apply, get, delete
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(dev_app, name="dev")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(capacity_app, name="capacity")
 app.command("bootstrap")(bootstrap)
 
 out = Console(soft_wrap=True)

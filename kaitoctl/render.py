@@ -124,6 +124,12 @@ def list_lines(
     hours, dollars = sum(s.gpu_hours_saved for s in statuses), sum(s.usd_saved for s in statuses)
     if screen.terminal and hours > 0:
         lines += ["", f"scale-to-zero saved {hours:.1f} GPU-hours (≈ ${dollars:.2f} at list prices)"]
+    spot_hours, spot_dollars = (
+        sum(s.spot_gpu_hours for s in statuses),
+        sum(s.spot_usd_saved for s in statuses),
+    )
+    if screen.terminal and spot_hours > 0:
+        lines.append(f"spot served {spot_hours:.1f} GPU-hours (≈ ${spot_dollars:.2f} saved, estimated)")
     return lines
 
 
@@ -180,6 +186,8 @@ def status_lines(status: WorkspaceStatus, now: datetime, screen: Screen, *, wide
             ("Suspended", _when(status.suspended_since)),
             ("Saved", f"{status.gpu_hours_saved:.2f} GPU-hours, ${status.usd_saved:.2f}"),
         ]  # fmt: skip
+    if status.spot or status.spot_gpu_hours:
+        fields.append(("Spot", _spot_text(status)))
     fields += [("Warning", warning) for warning in status.warnings]
     lines = _field_lines(fields, screen)
 
@@ -206,3 +214,13 @@ def status_lines(status: WorkspaceStatus, now: datetime, screen: Screen, *, wide
             rows.append([phase, timing.started.strftime("%H:%M:%S"), took])
         lines += ["", "Phases:", *columns(("PHASE", "STARTED", "TOOK"), rows, Screen(None))]
     return lines
+
+
+def _spot_text(status: WorkspaceStatus) -> str:
+    """Spot beside scale-to-zero: hours served on Spot, the estimated saving, the evictions."""
+    on = "on Spot" if status.spot else "on demand now"
+    return (
+        f"{on}: {status.spot_gpu_hours:.1f} GPU-hours served, ≈ ${status.spot_usd_saved:.2f} saved "
+        f"(estimated), {status.evictions} eviction(s); "
+        f"scale-to-zero saved {status.gpu_hours_saved:.1f} GPU-hours, ≈ ${status.usd_saved:.2f}"
+    )

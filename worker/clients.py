@@ -13,6 +13,7 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 from kubernetes import client as kube_client
@@ -110,7 +111,11 @@ class HeartbeatPerTry(SansIOHTTPPolicy[Any, Any]):
 
 
 ArmClient = TypeVar(
-    "ArmClient", ContainerServiceClient, ManagedServiceIdentityClient, AuthorizationManagementClient
+    "ArmClient",
+    ContainerServiceClient,
+    ManagedServiceIdentityClient,
+    AuthorizationManagementClient,
+    ComputeManagementClient,
 )
 
 

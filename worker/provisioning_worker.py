@@ -5,6 +5,7 @@ the managed identity the bootstrap federated (workload identity in-cluster); see
 settings and shutdown.
 """
 
+from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
 from connections.temporal import TemporalSettings
@@ -21,7 +22,9 @@ async def run(settings: WorkerSettings, temporal: TemporalSettings) -> None:
             settings,
             temporal,
             workflows=WORKFLOWS,
-            activities=provisioning_activities(activity_config(settings), azure, clients.kube),
+            activities=provisioning_activities(
+                activity_config(settings), azure, clients.kube, clients.arm(ComputeManagementClient)
+            ),
             max_concurrent_activities=settings.max_concurrent_activities,
             fleet_metrics=True,
         )

@@ -3,10 +3,12 @@
 from collections.abc import Callable
 from typing import Any
 
+from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 from kubernetes.client import ApiClient
 
 from activities.agent_pools import AgentPoolActivities
+from activities.capacity import CapacityActivities
 from activities.config import ActivityConfig, ClusterTarget
 from activities.health import HealthActivities
 from activities.inferenceset_activities import InferenceSetActivities
@@ -30,9 +32,10 @@ def activity_config(settings: WorkerSettings) -> ActivityConfig:
 
 
 def provisioning_activities(
-    config: ActivityConfig, azure: ContainerServiceClient, kube: ApiClient
+    config: ActivityConfig, azure: ContainerServiceClient, kube: ApiClient, compute: ComputeManagementClient
 ) -> list[Callable[..., Any]]:
     pools = AgentPoolActivities(config, azure)
+    capacity = CapacityActivities(config, compute, azure)
     objects = KubeActivities(kube)
     sweep = SweepActivities(kube)
     sets = InferenceSetActivities(kube)
@@ -56,4 +59,6 @@ def provisioning_activities(
         sets.observe_inferenceset_workspaces,
         sets.resume_inferenceset_workspace,
         sets.write_inferenceset_status,
+        capacity.check_capacity,
+        capacity.wake_capacity_waiters,
     ]

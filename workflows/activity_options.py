@@ -63,6 +63,10 @@ OPTIONS: dict[str, ActivityOptions] = {
     ActivityName.SCALE_INFERENCE: SHORT,
     ActivityName.COUNT_READY_REPLICAS: SHORT,
     ActivityName.DELETE_INFERENCE: SHORT,
+    ActivityName.CHECK_CAPACITY: SHORT,
+    ActivityName.WAKE_CAPACITY_WAITERS: ActivityOptions(
+        start_to_close=timedelta(seconds=30), schedule_to_close=timedelta(minutes=2)
+    ),
     # A model server that has just loaded may still refuse a request or two.
     ActivityName.CHECK_HEALTH: ActivityOptions(
         start_to_close=timedelta(seconds=30),

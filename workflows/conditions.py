@@ -10,7 +10,7 @@ from datetime import datetime
 
 from temporalio.exceptions import ApplicationError
 
-from workflows.workspace_contracts import AgentPoolState, Condition, NodeReadiness, Phase
+from workflows.workspace_contracts import AgentPoolState, CapacityReport, Condition, NodeReadiness, Phase
 
 NODE_CLAIM_READY = "NodeClaimReady"
 NODES_READY = "NodesReady"
@@ -19,12 +19,14 @@ INFERENCE_READY = "InferenceReady"
 WORKSPACE_SUCCEEDED = "WorkspaceSucceeded"
 WORKSPACE_DELETING = "WorkspaceDeleting"
 SUSPENDED = "Suspended"
+SKU_SELECTED = "InstanceTypeSelected"  # ours: which VM size the pool uses, and why
 
 STATE_PENDING = "Pending"
 STATE_READY = "Ready"
 STATE_FAILED = "Failed"
 STATE_DELETING = "Deleting"
 STATE_SUSPENDED = "Suspended"
+SKU_SELECTED = "InstanceTypeSelected"  # ours: which VM size the pool uses, and why
 
 TRUE = "True"
 FALSE = "False"
@@ -46,8 +48,13 @@ REASON_SCALED_TO_ZERO = "ScaledToZero"
 REASON_SUSPENDED = "WorkspaceSuspended"
 REASON_RESUMED = "Resumed"
 REASON_UPDATE_REJECTED = "SpecUpdateRejected"
+REASON_WAITING_FOR_CAPACITY = "WaitingForCapacity"
+REASON_PREFERRED_SKU = "InstanceType"
+REASON_FALLBACK_SKU = "FallbackInstanceType"
 
-MAX_MESSAGE = 256  # KAITO truncates detailed messages to 256 characters
+# metav1.Condition's (and the CRD's) limit. A message is never cut short of its numbers: ours are a few
+# sentences, and only a runaway text reaches this.
+MAX_MESSAGE = 32768
 
 _WAITING_FOR_INFERENCE = (Phase.WAITING_FOR_INFERENCE, Phase.HEALTH_CHECKING)
 
@@ -70,6 +77,15 @@ class KaitoStatus:
         for type_ in (NODE_CLAIM_READY, RESOURCE_READY, INFERENCE_READY, WORKSPACE_SUCCEEDED):
             self._set(type_, UNKNOWN, REASON_PENDING, "provisioning has started")
 
+    def waiting_for_capacity(self, text: str) -> None:
+        """No GPU quota (or capacity) free yet: the workspace waits in its family's queue, saying for what."""
+        self._set(RESOURCE_READY, FALSE, REASON_WAITING_FOR_CAPACITY, text)
+        self._set(NODE_CLAIM_READY, FALSE, REASON_WAITING_FOR_CAPACITY, text)
+
+    def sku_selected(self, instance_type: str, why: str, *, fallback: bool) -> None:
+        reason = REASON_FALLBACK_SKU if fallback else REASON_PREFERRED_SKU
+        self._set(SKU_SELECTED, TRUE, reason, f"{instance_type}: {why}")
+
     def pool_created(self, pool: AgentPoolState) -> None:
         text = f"agent pool {pool.name}: {pool.count} × {pool.vm_size} {pool.provisioning_state}"
         self._set(NODE_CLAIM_READY, TRUE, REASON_NODE_CLAIMS_READY, text)
@@ -84,6 +100,11 @@ class KaitoStatus:
         self._set(INFERENCE_READY, TRUE, REASON_INFERENCE_READY, f"{model} answered through {service}")
         self._set(WORKSPACE_SUCCEEDED, TRUE, REASON_SUCCEEDED, f"serving at {endpoint}")
         self.state = STATE_READY
+
+    def inference_failing(self, reason: str, text: str) -> None:
+        """After Ready, a pod stopped serving (CrashLoopBackOff, OOMKilled, …): say so, with KAITO's types."""
+        self._set(INFERENCE_READY, FALSE, reason, text)
+        self._set(WORKSPACE_SUCCEEDED, FALSE, reason, text)
 
     def suspended(self, since: datetime, reason: str) -> None:
         text = (
@@ -104,7 +125,7 @@ class KaitoStatus:
 
     def failed(self, phase: Phase, failure: ApplicationError) -> None:
         """The failure's type is the reason; the condition of the step that failed goes False too."""
-        text = str(failure)
+        text = failure.message  # str() would repeat the type, which is the reason already
         self._set(WORKSPACE_SUCCEEDED, FALSE, failure.type or REASON_FAILED, text)
         if phase == Phase.WAITING_FOR_NODES:
             self._set(RESOURCE_READY, FALSE, REASON_RESOURCE_NOT_READY, text)
@@ -132,3 +153,28 @@ class KaitoStatus:
             message=message[:MAX_MESSAGE],
             last_transition_time=since,
         )
+
+
+def capacity_text(report: CapacityReport, model: str, *, queued: bool) -> str:
+    """Why a pool waits, in two sentences: the numbers (and the place in the queue), then the fix."""
+    r = report
+    cause = (
+        f"{r.instance_type} needs {r.needed} vCPUs of the {r.family} quota in {r.location}: the limit is "
+        f"{r.limit}, {r.usage} are in use and {r.free} are free"
+    )
+    if queued or r.ahead:
+        cause += f"; place {r.ahead + 1} in the {r.family} queue, {r.ahead_cores} vCPUs wanted ahead of it"
+    fix = (
+        f"Fix: request a {r.family} quota of at least {r.usage + r.ahead_cores + r.needed} vCPUs in "
+        f"{r.location}"
+    )
+    alt = r.alternative
+    if alt is not None:
+        fix += (
+            f", or use {alt.instance_type}, the cheapest other size that fits {model} with quota free "
+            f"({alt.free} vCPUs of {alt.family} free, {alt.cores} needed), "
+            "in kaito.sh/fallback-instance-types"
+        )
+    else:
+        fix += f"; no other size that fits {model} has quota free"
+    return f"{cause}. {fix}."

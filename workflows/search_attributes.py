@@ -12,8 +12,14 @@ NAMESPACE = SearchAttributeKey.for_keyword("KaitoNamespace")
 MODEL = SearchAttributeKey.for_keyword("KaitoModel")
 INSTANCE_TYPE = SearchAttributeKey.for_keyword("KaitoInstanceType")
 PHASE = SearchAttributeKey.for_keyword("KaitoPhase")
+# Set while the workspace waits for GPU quota, cleared when it leaves the queue: the per-family queue is
+# the visibility query `KaitoCapacityFamily = '<family>'`, ordered by the queued-at stamp (ISO 8601 UTC,
+# so text order is time order), and each waiter's cores show what the ones behind it must leave free.
+CAPACITY_FAMILY = SearchAttributeKey.for_keyword("KaitoCapacityFamily")
+CAPACITY_QUEUED_AT = SearchAttributeKey.for_keyword("KaitoCapacityQueuedAt")
+CAPACITY_CORES = SearchAttributeKey.for_keyword("KaitoCapacityCores")
 
-ALL = (WORKSPACE, NAMESPACE, MODEL, INSTANCE_TYPE, PHASE)
+ALL = (WORKSPACE, NAMESPACE, MODEL, INSTANCE_TYPE, PHASE, CAPACITY_FAMILY, CAPACITY_QUEUED_AT, CAPACITY_CORES)
 
 
 def of_workspace(ws: Workspace) -> list[SearchAttributePair[str]]:

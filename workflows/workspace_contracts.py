@@ -33,6 +33,8 @@ class ActivityName(StrEnum):
     SCALE_INFERENCE = "scale_inference"
     SCALE_AGENT_POOL = "scale_agent_pool"
     WRITE_STATUS = "write_workspace_status"
+    CHECK_CAPACITY = "check_capacity"
+    WAKE_CAPACITY_WAITERS = "wake_capacity_waiters"
 
 
 class SignalName(StrEnum):
@@ -42,6 +44,8 @@ class SignalName(StrEnum):
     DELETE = "delete"
     SUSPEND = "suspend"
     TRAFFIC_OBSERVED = "traffic-observed"
+    CAPACITY_CHANGED = "capacity-changed"
+    POD_HEALTH = "pod-health"
 
 
 class UpdateName(StrEnum):
@@ -56,6 +60,7 @@ class Phase(StrEnum):
 
     PENDING = "Pending"
     VALIDATING = "Validating"
+    WAITING_FOR_CAPACITY = "WaitingForCapacity"
     CREATING_NODE_POOL = "CreatingNodePool"
     WAITING_FOR_NODES = "WaitingForNodes"
     DEPLOYING = "Deploying"
@@ -103,6 +108,7 @@ class ProvisioningPlan(BaseModel):
     bring_your_own_nodes: bool = False
     preferred_nodes: list[str] = Field(default_factory=list)
     mig_profile: str | None = None  # BYO: one MIG slice of this profile per replica
+    spot: bool = Field(default=False, description="Spot VMs: evicted VMs deleted, price capped at on-demand")
 
 
 class AgentPoolState(BaseModel):
@@ -134,6 +140,15 @@ class NodeReadiness(Observation):
 class WorkloadReadiness(Observation):
     ready_replicas: int
     replicas: int = 0
+
+
+class PodHealth(Observation):
+    """One inference pod as the controllers see it: `reason` None when it runs well, else why not
+    (CrashLoopBackOff, OOMKilled, …), with the restart count and last exit in `message`."""
+
+    pod: str
+    reason: str | None = None
+    message: str = ""
 
 
 class InferenceObjects(BaseModel):
@@ -176,6 +191,68 @@ class PhaseTiming(BaseModel):
     finished: datetime | None = None
 
 
+class CapacityRequest(BaseModel):
+    """May this workspace's pool (the plan's size and count) be created now, and if not, why not?"""
+
+    plan: ProvisioningPlan
+    workflow_id: str
+    queued_at: datetime | None = Field(
+        default=None, description="when it joined its family's queue; None: not queued, all waiters go first"
+    )
+
+
+class SkuOption(BaseModel):
+    """Another size that serves the model, and what its family has free."""
+
+    instance_type: str
+    family: str
+    node_count: int
+    cores: int
+    free: int
+    hourly_usd: float | None = None
+
+
+class CapacityReport(BaseModel):
+    """The region's quota for the plan's VM family as `usage.list` reads it, in vCPUs, and the queue."""
+
+    instance_type: str
+    family: str
+    location: str
+    limit: int
+    usage: int
+    needed: int = Field(description="the cores this pool adds (0 when it already runs at the plan's count)")
+    ahead: int = Field(default=0, description="workspaces queued for this family before this one")
+    ahead_cores: int = 0
+    alternative: SkuOption | None = Field(
+        default=None, description="the cheapest other size that fits the model and has quota free"
+    )
+
+    @property
+    def free(self) -> int:
+        return max(0, self.limit - self.usage)
+
+    @property
+    def fits(self) -> bool:
+        """First come, first served: what the waiters ahead need is not free for this one."""
+        return self.free - self.ahead_cores >= self.needed
+
+
+class CapacityFreed(BaseModel):
+    """A pool of this size was deleted or scaled to zero, or a waiter of its family left the queue."""
+
+    instance_type: str
+
+
+class CapacityNotice(BaseModel):
+    """What the waker tells each waiter of a family: the quota now free and its place in the queue."""
+
+    family: str
+    free: int
+    place: int = Field(ge=1)
+    ahead_cores: int = 0
+    at: datetime | None = None
+
+
 class WorkspaceStatus(BaseModel):
     """The `status` query's answer: one view for the CLI, the UI and tests."""
 
@@ -198,8 +275,14 @@ class WorkspaceStatus(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     suspended_since: datetime | None = None
     last_traffic_at: datetime | None = None
+    capacity_queued_at: datetime | None = None
+    capacity: CapacityReport | None = Field(default=None, description="the last quota read, while waiting")
     gpu_hours_saved: float = 0.0
     usd_saved: float = 0.0
+    spot: bool = False
+    spot_gpu_hours: float = Field(default=0.0, description="GPU-hours served on Spot VMs")
+    spot_usd_saved: float = Field(default=0.0, description="estimated: Spot's discount on those hours")
+    evictions: int = 0
 
 
 class WorkspaceResult(BaseModel):
@@ -247,3 +330,10 @@ class CarriedState(BaseModel):
     gpu_hours_saved: float = 0.0
     usd_saved: float = 0.0
     last_traffic_at: datetime | None = None
+    capacity_queued_at: datetime | None = None
+    # Spot: since when its nodes serve on Spot (for the savings), what that saved, the evictions seen.
+    spot_since: datetime | None = None
+    spot_gpu_hours: float = 0.0
+    spot_usd_saved: float = 0.0
+    evictions: list[datetime] = Field(default_factory=list)
+    spot_given_up: bool = False

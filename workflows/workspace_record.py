@@ -13,13 +13,16 @@ from workflows import search_attributes as sa
 from workflows.activity_options import start_activity
 from workflows.conditions import KaitoStatus
 from workflows.savings import Savings, saved_while_suspended
+from workflows.spot import saved_on_spot
 from workflows.workspace_contracts import (
     STATUS_QUERY,
     ActivityName,
+    CapacityReport,
     CarriedState,
     NodeReadiness,
     Phase,
     PhaseTiming,
+    PodHealth,
     ProvisioningPlan,
     SignalName,
     StatusUpdate,
@@ -48,6 +51,11 @@ class WorkspaceRecord:
         self._nodes = NodeReadiness(ready=0)
         self._replicas = WorkloadReadiness(ready_replicas=0)
         self._endpoint: str | None = None
+        self._capacity: CapacityReport | None = None  # the last quota read of the size being provisioned
+        # Each inference pod's health as the controllers last saw it; `_health_seen` counts the signals.
+        self._pod_health: dict[str, PodHealth] = {}
+        self._health_seen = 0
+        self._health_shown: str | None = None  # the problem the status shows now; None: serving
         # What the controllers signal, counted afresh for the plan at the start and the deadline of a wait.
         nodes, replicas = ActivityName.COUNT_READY_NODES, ActivityName.COUNT_READY_REPLICAS
         self._recount_nodes = Recount(nodes, self._planned, NodeReadiness, self.nodes_ready)
@@ -64,6 +72,16 @@ class WorkspaceRecord:
     def inference_ready(self, readiness: WorkloadReadiness) -> None:
         """Absolute counts, the newest observation winning, as for the nodes."""
         self._replicas = self._replicas.superseded_by(readiness)
+
+    @workflow.signal(name=SignalName.POD_HEALTH)
+    def pod_health(self, health: PodHealth) -> None:
+        """A pod crash-looping, OOM-killed, or well again; the newest observation of each pod wins."""
+        known = self._pod_health.get(health.pod)
+        self._pod_health[health.pod] = known.superseded_by(health) if known else health
+        self._health_seen += 1
+
+    def _pod_problem(self) -> PodHealth | None:
+        return next((h for _, h in sorted(self._pod_health.items()) if h.reason), None)
 
     @workflow.signal(name=SignalName.TRAFFIC_OBSERVED)
     def traffic_observed(self, traffic: TrafficObserved) -> None:
@@ -131,6 +149,19 @@ class WorkspaceRecord:
         self._carried.usd_saved += saved.usd
         self._carried.suspended = None
 
+    def _bank_spot(self) -> None:
+        """Add the Spot hours served since `spot_since` to the carried totals."""
+        saved = self._ongoing_spot()
+        self._carried.spot_gpu_hours += saved.gpu_hours
+        self._carried.spot_usd_saved += saved.usd
+        self._carried.spot_since = None
+
+    def _ongoing_spot(self) -> Savings:
+        since = self._carried.spot_since
+        if self._plan is None or since is None or self._phase != Phase.READY:
+            return Savings()
+        return saved_on_spot(self._plan, since, workflow.now())
+
     def _ongoing_savings(self) -> Savings:
         """What the current suspension has saved so far."""
         if self._plan is None or self._carried.suspended is None:
@@ -149,7 +180,7 @@ class WorkspaceRecord:
             message=self._message,
             model=self._ws.preset_name,
             served_model=plan.served_model_name if plan else None,
-            instance_type=self._ws.resource.instance_type,
+            instance_type=plan.instance_type if plan else self._ws.resource.instance_type,
             agent_pool=plan.agent_pool if plan else None,
             target_nodes=plan.node_count if plan else 0,
             ready_nodes=self._nodes.ready,
@@ -161,7 +192,13 @@ class WorkspaceRecord:
             warnings=plan.warnings if plan else [],
             suspended_since=carried.suspended.since if carried.suspended else None,
             last_traffic_at=carried.last_traffic_at,
+            capacity_queued_at=carried.capacity_queued_at,
+            capacity=self._capacity if self._phase == Phase.WAITING_FOR_CAPACITY else None,
             # Full precision: a suspension of a few seconds is still a saving; the CLI rounds for display.
             gpu_hours_saved=round(saved.gpu_hours, 6),
             usd_saved=round(saved.usd, 6),
+            spot=bool(plan and plan.spot),
+            spot_gpu_hours=round(carried.spot_gpu_hours + self._ongoing_spot().gpu_hours, 6),
+            spot_usd_saved=round(carried.spot_usd_saved + self._ongoing_spot().usd, 6),
+            evictions=len(carried.evictions),
         )

@@ -81,8 +81,9 @@ class Steps:
         except ActivityError as err:
             cause = err.cause
             reason = cause.type if isinstance(cause, ApplicationError) and cause.type else ACTIVITY_FAILED
-            message = str(cause) if cause else str(err)
-            raise ApplicationError(f"{summary}: {message}", type=reason, non_retryable=True) from err
+            raise ApplicationError(
+                f"{summary}: {cause_of(cause) if cause else err}", type=reason, non_retryable=True
+            ) from err
 
     async def wait_for(
         self, what: str, recount: Recount[Any], shortfall: Callable[[], str | None], deadline: timedelta
@@ -113,6 +114,21 @@ class Steps:
                 type=DEADLINE_EXCEEDED,
                 non_retryable=True,
             )
+
+
+def cause_of(error: BaseException) -> str:
+    """The cause an activity reported, without the activity's own context (its `doing`) when its details
+    carry the cause alone (`activities.azure_errors` does): the step's summary is the context, said once."""
+    details = error.details if isinstance(error, ApplicationError) else ()
+    first = details[0] if details else None
+    if isinstance(first, dict) and isinstance(first.get("cause"), str) and first["cause"]:
+        return str(first["cause"])
+    if isinstance(error, ApplicationError) and isinstance(first, dict):
+        said = first.get("message")  # `doing: message` (the Kubernetes calls): the message alone
+        if isinstance(said, str) and said and error.message.endswith(f": {said}"):
+            return said
+    # str() of an ApplicationError starts with its type, which the failure keeps as its own type.
+    return error.message if isinstance(error, ApplicationError) else str(error)
 
 
 def _duration(value: timedelta) -> str:

@@ -14,6 +14,7 @@ from presets.sizing import cheapest_fitting_sku, check_fit, gib, needs_text, nod
 from presets.skus import GpuSku, find_sku, looks_like_gpu_or_general_sku
 from presets.vm_sizes import alias_warning
 from workflows.byo_nodes import MIG_PROFILES, mig_slice_gib
+from workflows.fallback_sizes import check_capacity_annotations
 from workflows.naming import MAX_WORKSPACE_NAME, RESERVED_SELECTOR_KEYS
 from workflows.workspace_spec import API_VERSIONS, Workspace, WorkspaceUndecodable
 
@@ -116,6 +117,7 @@ def validate_workspace(ws: Workspace) -> Report:
     sku = _check_instance_type(ws, report, model)
     if model and sku and (ws.resource.count is None or 1 <= ws.resource.count <= MAX_POOL_NODES):
         _check_fit(ws, report, model, sku)
+    check_capacity_annotations(ws, report, validate_workspace)
     return report
 
 

@@ -14,6 +14,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.fallback_sizes import spot_may_fall_back, wants_spot
+    from workflows.spot import too_many_evictions
+    from workflows.workspace_capacity import CAPACITY_AWARE, CAPACITY_CODES, CapacityWaits
     from workflows.workspace_contracts import (
         WORKSPACE_WORKFLOW,
         ActivityName,
@@ -33,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceResult,
         WorkspaceStatus,
     )
-    from workflows.workspace_record import CARRIED_MEMO, WorkspaceRecord
+    from workflows.workspace_record import CARRIED_MEMO
     from workflows.workspace_spec import Workspace, WorkspaceUndecodable
     from workflows.workspace_steps import DeleteRequested, Steps
     from workflows.workspace_validation import check_update
@@ -42,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
 # An input that does not decode as a Workspace (`temporal workflow start` with a hostile manifest)
 # fails the workflow with each field's problem instead of retrying its task forever.
 @workflow.defn(name=WORKSPACE_WORKFLOW, failure_exception_types=[WorkspaceUndecodable])
-class WorkspaceWorkflow(WorkspaceRecord):
+class WorkspaceWorkflow(CapacityWaits):
     @workflow.init
     def __init__(self, workspace: Workspace) -> None:
         super().__init__(workspace)
@@ -51,6 +54,8 @@ class WorkspaceWorkflow(WorkspaceRecord):
         self._suspend_request: SuspendRequest | None = None
         self._pending_changes: list[Workspace] = []
         self._steps = Steps(delete_requested=lambda: self._delete_requested)
+        self._init_capacity()
+        self._serving: tuple[str, str, str] | None = None  # (model, Service, endpoint) once Ready
 
     @workflow.run
     async def run(self, workspace: Workspace) -> WorkspaceResult:
@@ -76,20 +81,15 @@ class WorkspaceWorkflow(WorkspaceRecord):
         uid = await self._steps.run(
             ActivityName.ENSURE_OBJECT, self._ws, str, "ensure the Workspace object exists"
         )
-        self._plan = plan.model_copy(update={"uid": uid or None})
+        spot = wants_spot(self._ws) and not self._carried.spot_given_up
+        self._plan = plan.model_copy(update={"uid": uid or None, "spot": spot})
         self._kaito.provisioning_started()
 
     async def _bring_up(self) -> None:
         """Pool → GPU nodes → workload → model loaded → health: the first time, and on every resume."""
         plan = self._planned()
         if not plan.bring_your_own_nodes:  # BYO (no instanceType): existing nodes, no pool to create
-            pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
-            await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
-            self._created_pool = True
-            pool = await self._steps.run(
-                ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, f"create {pool_text}"
-            )
-            self._kaito.pool_created(pool)
+            plan = await self._create_pool(plan)
 
         await self._enter(Phase.WAITING_FOR_NODES, f"waiting for {plan.node_count} GPU node(s) to be Ready")
         what = f"{plan.node_count} Ready {plan.instance_type} node(s) with nvidia.com/gpu"
@@ -112,28 +112,118 @@ class WorkspaceWorkflow(WorkspaceRecord):
         summary = "health check through the Service"
         health = await self._steps.run(ActivityName.CHECK_HEALTH, plan, HealthReport, summary)
         self._kaito.serving(health.model, objects.service, objects.endpoint)
+        self._serving = (health.model, objects.service, objects.endpoint)
+        self._health_shown = None
+        if plan.spot:
+            self._carried.spot_since = workflow.now()
         await self._enter(Phase.READY, f"serving {plan.served_model_name} at {objects.endpoint}")
+
+    async def _create_pool(self, plan: ProvisioningPlan) -> ProvisioningPlan:
+        """The GPU pool, once its VM family has quota free (else in the family's queue, or on a fallback
+        size); returns the plan of the size in use, which every later step follows."""
+        capacity_aware = workflow.patched(CAPACITY_AWARE)
+        resuming = self._created_pool  # the pool exists (at zero): its size stays
+        if capacity_aware:
+            plan = await self._secure_capacity(plan, resuming=resuming)
+        while True:
+            self._plan = plan
+            pool_text = f"{plan.node_count} × {plan.instance_type} as agent pool {plan.agent_pool}"
+            await self._enter(Phase.CREATING_NODE_POOL, f"creating {pool_text}")
+            self._created_pool = True
+            try:
+                pool = await self._steps.run(
+                    ActivityName.ENSURE_AGENT_POOL, plan, AgentPoolState, f"create {pool_text}"
+                )
+                break
+            except ApplicationError as refused:
+                if not capacity_aware or refused.type not in CAPACITY_CODES:
+                    raise
+                # No room after all (a race for the last cores, or no VMs behind the quota): wait.
+                self._refused[plan.instance_type] = f"{refused.type} from ARM"
+                if not resuming:  # a failed create may leave a Failed pool of that size behind
+                    summary = f"delete the refused agent pool {plan.agent_pool}"
+                    await self._steps.run_to_end(ActivityName.DELETE_AGENT_POOL, plan, type(None), summary)
+                    self._created_pool = False
+                plan = await self._secure_capacity(plan, resuming=resuming)
+        self._kaito.pool_created(pool)
+        if capacity_aware:
+            await self._leave_queue(plan)
+        return plan
 
     async def _serve(self) -> None:
         """Stay alive for the Workspace's lifetime: spec updates until delete; fresh history when long."""
         while True:
+            health_seen = self._health_seen
             await workflow.wait_condition(
                 lambda: (
                     self._delete_requested
                     or bool(self._pending_changes)
                     or self._suspend_request is not None
+                    or self._health_seen != health_seen  # noqa: B023 (awaited in this iteration)
+                    or self._evicted()
                     or workflow.info().is_continue_as_new_suggested()
                 )
             )
             if self._delete_requested:
                 return
-            if self._pending_changes:
+            if self._evicted():
+                await self._recover_from_eviction()
+            elif self._health_seen != health_seen:
+                await self._show_health()
+            elif self._pending_changes:
                 await self._apply_change(self._pending_changes.pop(0))
             elif self._suspend_request is not None:
                 await self._suspend(self._suspend_request)
                 await self._stay_suspended()
             else:
                 await self._continue_as_new()
+
+    # ---- spot --------------------------------------------------------------------------------------
+
+    def _evicted(self) -> bool:
+        """A Ready Spot workspace lost nodes (the controllers' node signal): Azure took the VMs back."""
+        plan = self._plan
+        return (
+            plan is not None
+            and plan.spot
+            and self._phase == Phase.READY
+            and self._nodes.ready < plan.node_count
+        )
+
+    async def _recover_from_eviction(self) -> None:
+        """Back through the GPU wait: the pool is scaled up again, on Spot, or on demand after too many
+        evictions in the window when the user allowed that."""
+        plan = self._planned()
+        now = workflow.now()
+        self._bank_spot()
+        self._carried.evictions.append(now)
+        lost = f"{plan.node_count - self._nodes.ready} of {plan.node_count} Spot node(s) evicted"
+        if too_many_evictions(self._carried.evictions, now) and spot_may_fall_back(self._ws):
+            self._carried.spot_given_up = True
+            await self._enter(Phase.CREATING_NODE_POOL, f"{lost}; moving to on-demand VMs")
+            summary = f"delete Spot agent pool {plan.agent_pool} to recreate it on demand"
+            await self._steps.run_to_end(ActivityName.DELETE_AGENT_POOL, plan, type(None), summary)
+            self._created_pool = False
+            self._plan = plan.model_copy(update={"spot": False})
+        else:
+            await self._enter(Phase.WAITING_FOR_NODES, f"{lost}; provisioning them again")
+        await self._bring_up()
+
+    async def _show_health(self) -> None:
+        """While serving, the status follows the pods: a crash loop or OOM kill makes InferenceReady False
+        with that reason; when every pod runs again the workspace is Ready again."""
+        problem = self._pod_problem()
+        shown = f"pod {problem.pod}: {problem.reason}: {problem.message}" if problem else None
+        if shown == self._health_shown or self._serving is None:
+            return
+        self._health_shown = shown
+        if problem is not None and problem.reason:
+            self._kaito.inference_failing(problem.reason, f"pod {problem.pod}: {problem.message}")
+            self._message = f"not serving: {shown}"
+        else:
+            self._kaito.serving(*self._serving)
+            self._message = f"serving again at {self._serving[2]}"
+        await self._write_status()
 
     async def _apply_change(self, new: Workspace) -> None:
         problems = check_update(self._ws, new)
@@ -154,6 +244,7 @@ class WorkspaceWorkflow(WorkspaceRecord):
     async def _suspend(self, request: SuspendRequest) -> None:
         """Workload to 0 replicas, pool to 0 nodes, wait for the nodes to go; keep spec, Service, pool."""
         plan = self._planned()
+        self._bank_spot()
         await self._enter(Phase.SUSPENDING, f"scaling to zero: {request.reason}")
         await self._scale_to_zero(
             f"scale {plan.model} to 0 replicas", f"scale agent pool {plan.agent_pool} to 0 nodes"
@@ -208,9 +299,9 @@ class WorkspaceWorkflow(WorkspaceRecord):
         await self._scale_to_zero(
             "scale the workload back to 0", "scale the agent pool back to 0", to_end=True
         )
-        suspended = SuspendedState(since=workflow.now(), reason=f"resume failed: {failure}")
+        suspended = SuspendedState(since=workflow.now(), reason=f"resume failed: {failure.message}")
         self._carried.suspended = suspended
-        await self._enter(Phase.SUSPENDED, f"resume failed, still suspended: {failure}")
+        await self._enter(Phase.SUSPENDED, f"resume failed, still suspended: {failure.message}")
         self._kaito.suspended(suspended.since, suspended.reason)
         await self._write_status()
 
@@ -222,6 +313,8 @@ class WorkspaceWorkflow(WorkspaceRecord):
             ActivityName.SCALE_INFERENCE, InferenceScale(plan=plan, replicas=0), type(None), workload_summary
         )
         await run(ActivityName.SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState, pool_summary)
+        if workflow.patched(CAPACITY_AWARE):
+            await self._wake_waiters(plan.instance_type)
 
     # ---- endings ----------------------------------------------------------------------------------
 
@@ -229,7 +322,7 @@ class WorkspaceWorkflow(WorkspaceRecord):
         """Record why, then remove whatever GPU capacity was created so a failure never keeps billing."""
         failed_in = self._phase
         self._kaito.failed(failed_in, failure)
-        self._message = f"failed while {failed_in.value}: {failure}"
+        self._message = f"failed while {failed_in.value}: {failure.message}"
         await self._write_status()  # the cause reaches kubectl even when the cleanup below cannot run
         try:
             await self._remove_resources()
@@ -237,8 +330,10 @@ class WorkspaceWorkflow(WorkspaceRecord):
             # Same cause as the failure (a refused credential, say): the workflow's failure names the
             # original error, and the status says what may be left.
             workflow.logger.warning("cleanup after the failure did not finish: %s", cleanup)
-            failure = ApplicationError(f"{failure}; cleanup did not finish: {cleanup}", type=failure.type)
-        await self._enter(Phase.FAILED, f"failed while {failed_in.value}: {failure}")
+            failure = ApplicationError(
+                f"{failure.message}; cleanup did not finish: {cleanup.message}", type=failure.type
+            )
+        await self._enter(Phase.FAILED, f"failed while {failed_in.value}: {failure.message}")
 
     async def _teardown(self) -> WorkspaceResult:
         self._resume_requested = False  # a resume in flight ends with the workspace's deletion
@@ -261,6 +356,8 @@ class WorkspaceWorkflow(WorkspaceRecord):
         if self._created_pool:
             summary = f"delete agent pool {plan.agent_pool}"
             await self._steps.run_to_end(ActivityName.DELETE_AGENT_POOL, plan, type(None), summary)
+            if workflow.patched(CAPACITY_AWARE):
+                await self._wake_waiters(plan.instance_type)
 
     # ---- commands: delete, spec changes, scale to zero and back ----------------------------------
 
@@ -282,10 +379,14 @@ class WorkspaceWorkflow(WorkspaceRecord):
 
     @workflow.update(name=UpdateName.RESUME)
     async def resume(self) -> WorkspaceStatus:
-        """Bring a suspended workspace back; answers once it is Ready again (or why it is not)."""
+        """Bring a suspended workspace back; answers once it is Ready again, waits for capacity, or says
+        why it is not."""
         self._resume_requested = True
         await workflow.wait_condition(
-            lambda: not self._resume_requested and self._phase not in (Phase.SUSPENDING, Phase.RESUMING)
+            lambda: (
+                (not self._resume_requested and self._phase not in (Phase.SUSPENDING, Phase.RESUMING))
+                or self._phase == Phase.WAITING_FOR_CAPACITY  # answered now: the status says for what
+            )
         )
         return self.status()
 

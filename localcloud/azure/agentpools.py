@@ -65,15 +65,6 @@ async def list_pools(call: ArmCall) -> web.Response:
     )
 
 
-def _as_targeted(rec: Json) -> Json:
-    """The pool as it will be once its operation ends (a pool that is Starting already needs its quota)."""
-    pool: Json = rec["resource"]
-    target = rec.get("targetPowerState", "Running")
-    if pool["properties"].get("powerState", {}).get("code") == target:
-        return pool
-    return {**pool, "properties": {**pool["properties"], "powerState": {"code": target}}}
-
-
 def _transition(old: Json | None, new: Json) -> tuple[str, str]:
     """(provisioningState during the operation, operation kind)."""
     if old is None:
@@ -107,7 +98,7 @@ async def put_pool(call: ArmCall) -> web.Response:
         allowed_sizes=cloud.config.allowed_vm_sizes,
         other_system_pools=sum(1 for p in siblings if p["properties"].get("mode") == "System"),
     )
-    all_pools = [_as_targeted(r) for r in cloud.state.agent_pools.values()]
+    all_pools = poolrules.pools_in_effect(cloud.state.agent_pools.values())
     poolrules.check_quota(
         spec,
         pool_id=pid,

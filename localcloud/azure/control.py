@@ -11,6 +11,7 @@ observe the emulator from outside its process.
   GET    /_emulator/requests?op=&method=&status=&after=   the request log (count + entries)
   DELETE /_emulator/requests                  clear it
   GET    /_emulator/agentpools                every pool's snapshot (what nodes should exist)
+  POST   /_emulator/evict                     evict a Spot pool's VMs  {"pool": "<name>"}
   GET    /_emulator/events?after=N&wait=S     pool events after N, long-polling up to S seconds
   GET    /_emulator/settings                  durations, replication delay, quotas, Retry-After, rate limits
   PATCH  /_emulator/settings                  change any of those at run time
@@ -26,6 +27,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 
+from localcloud.azure import spot
 from localcloud.azure.config import EmulatorConfig, OperationDurations
 from localcloud.azure.faults import FaultPlan, FaultRule
 
@@ -145,6 +147,11 @@ class ControlApi:
 
     async def _get_agentpools(self, _: web.Request) -> web.Response:
         return web.json_response({"value": [p.model_dump() for p in self._emulator.agent_pools()]})
+
+    async def _post_evict(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        pool = spot.evict(self._emulator.cloud, str(body["pool"]))
+        return web.json_response({"evicted": pool["name"], "count": pool["properties"]["count"]})
 
     async def _get_events(self, request: web.Request) -> web.Response:
         after = int(request.query.get("after", 0))

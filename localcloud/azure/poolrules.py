@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from localcloud.azure.errors import ArmError, invalid_content, invalid_parameter
+from localcloud.azure.spot import check_spot
 from localcloud.azure.state import Json
 from localcloud.azure.vmsizes import VmSize, find_size, offered_names
 
@@ -210,10 +212,37 @@ def validate(
     props.setdefault("osDiskType", "Managed")
     props.setdefault("maxPods", 250)
     props.setdefault("enableAutoScaling", False)
-    props.setdefault("scaleSetPriority", "Regular")
+    check_spot(props, existing)
     props.setdefault("nodeImageVersion", DEFAULT_NODE_IMAGE)
     props["nodeLabels"], props["nodeTaints"] = labels, taints
     return PoolSpec(props, size)
+
+
+def _in_effect(rec: Json) -> Json:
+    """A pool as it will be once its operation ends (a pool that is Starting already needs its quota)."""
+    pool: Json = rec["resource"]
+    target = rec.get("targetPowerState", "Running")
+    if pool["properties"].get("powerState", {}).get("code") == target:
+        return pool
+    return {**pool, "properties": {**pool["properties"], "powerState": {"code": target}}}
+
+
+def pools_in_effect(records: Iterable[Json]) -> list[Json]:
+    return [_in_effect(rec) for rec in records]
+
+
+def family_usage(pools: list[Json], family: str, *, except_id: str | None = None) -> int:
+    """The vCPUs the pools hold in `family`: a stopped pool holds none."""
+    usage = 0
+    for pool in pools:
+        if except_id is not None and pool["id"].lower() == except_id.lower():
+            continue
+        props = pool["properties"]
+        other = find_size(props["vmSize"])
+        if other is None or other.family != family or props.get("powerState", {}).get("code") == "Stopped":
+            continue
+        usage += other.vcpus * int(props.get("count", 0))
+    return usage
 
 
 def check_quota(
@@ -230,15 +259,7 @@ def check_quota(
     """AKS's preflight: the family's cores in use elsewhere plus this pool's must fit the quota."""
     family = spec.size.family
     limit = quotas.get(family, default_quota)
-    usage = 0
-    for pool in pools:
-        if pool["id"].lower() == pool_id.lower():
-            continue
-        props = pool["properties"]
-        other = find_size(props["vmSize"])
-        if other is None or other.family != family or props.get("powerState", {}).get("code") == "Stopped":
-            continue
-        usage += other.vcpus * int(props.get("count", 0))
+    usage = family_usage(pools, family, except_id=pool_id)
     required = spec.size.vcpus * spec.node_count
     if usage + required <= limit:
         return

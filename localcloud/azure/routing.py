@@ -13,7 +13,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from localcloud.azure import agentpools, clusters, entra, managed_identities, opstatus, roles
+from localcloud.azure import agentpools, clusters, entra, managed_identities, opstatus, roles, usages
 from localcloud.azure.context import ArmCall
 
 Handler = Callable[[ArmCall], Awaitable[web.Response]]
@@ -27,6 +27,7 @@ _UAMI = _RG + r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities"
 _IDENTITY = _UAMI + r"/(?P<identity>[^/]+)"
 _AUTHZ = r"(?P<scope>(?:/[^/]+)*?)/providers/Microsoft\.Authorization"
 _OPS = _SUB + r"/providers/Microsoft\.ContainerService/locations/(?P<loc>[^/]+)"
+_USAGES = _SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/usages"
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,10 @@ ROUTES: tuple[Route, ...] = (
         list_=clusters.list_clusters,
         put=clusters.put_cluster,
     ),
+    # Microsoft.Compute: the region's quota and usage per VM family. Azure checks
+    # Microsoft.Compute/locations/usages/read on the subscription; the local cloud's worker holds
+    # Contributor on its cluster only, so any caller with a token may read them here.
+    _route(_USAGES, "token", {"GET": ("usages.list", usages.list_usages)}),
     # Microsoft.ManagedIdentity
     *_resource(
         _IDENTITY + r"/federatedIdentityCredentials",

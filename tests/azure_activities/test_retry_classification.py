@@ -212,7 +212,10 @@ async def test_quota_exceeded_is_final_with_arms_message_and_creates_nothing(
     before = snapshot(emulator)
     err = await act.fails(pools.ensure_agent_pool, too_big)
     assert (err.type, err.non_retryable) == ("QuotaExceeded", True)
-    assert "standardNCSv3Family" in err.message and "Current Limit: 48" in err.message
+    # The numbers of ARM's long message, one sentence, and the fix; the code is the type, never repeated.
+    assert "the standardNCSv3Family quota in eastus is 48 vCPUs, 0 are in use and 60 more" in err.message
+    assert "request a standardNCSv3Family quota of at least 60 vCPUs in eastus" in err.message
+    assert "QuotaExceeded" not in err.message
     assert err.details[0]["code"] == "QuotaExceeded" and err.details[0]["status"] == 400
     assert snapshot(emulator) == before, "nothing created"
     assert _statuses(emulator, "agentPools.put") == [400], "asked once: no retry"
@@ -251,6 +254,6 @@ async def test_final_errors_stop_temporal_after_one_attempt(
     )
     cause = _final_cause(outcome.error)
     assert (cause.type, cause.non_retryable) == ("QuotaExceeded", True)
-    assert "exceeding approved standardNCSv3Family Cores quota" in cause.message
+    assert "the standardNCSv3Family quota in eastus is 48 vCPUs" in cause.message
     assert outcome.attempts == 1
     assert snapshot(emulator) == before

@@ -168,6 +168,10 @@ def test_applied_to_the_control_plane_and_rbac_holds_for_the_service_accounts_to
             (worker, "get", "pods/proxy", "team-x"),
             (worker, "list", "nodes", None),
             (controller, "patch", "workspaces.kaito.sh", "team-x"),
+            # a refused manifest gets its WorkspaceSucceeded=False condition from the controller
+            (controller, "patch", "workspaces.kaito.sh/status", "team-x"),
+            (controller, "watch", "pods", "team-x"),  # inference pods' crash loops become signals
+            (worker, "get", "configmaps", "team-x"),  # an inference.config ConfigMap is checked
             (controller, "watch", "statefulsets.apps", "team-x"),
             (controller, "create", "leases.coordination.k8s.io", ns),
         ]
@@ -179,7 +183,8 @@ def test_applied_to_the_control_plane_and_rbac_holds_for_the_service_accounts_to
             (worker, "create", "leases.coordination.k8s.io", ns),
             (controller, "create", "statefulsets.apps", "team-x"),
             (controller, "get", "secrets", ns),
-            (controller, "patch", "workspaces.kaito.sh/status", "team-x"),
+            (controller, "patch", "pods", "team-x"),
+            (worker, "create", "configmaps", "team-x"),
             (controller, "delete", "workspaces.kaito.sh", "team-x"),
             (controller, "create", "leases.coordination.k8s.io", "default"),
         ]

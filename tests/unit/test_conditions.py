@@ -140,10 +140,12 @@ def test_deleting() -> None:
     assert reasons(kaito)[cond.WORKSPACE_DELETING] == (cond.TRUE, "workspaceDeleted")
 
 
-def test_messages_are_cut_to_kaitos_256_characters() -> None:
+def test_messages_are_never_cut_before_their_numbers_only_at_the_crds_limit() -> None:
     kaito = KaitoStatus(clock=Clock())
     kaito.failed(Phase.VALIDATING, ApplicationError("x" * 300, type="WorkspaceInvalid"))
-    assert len(by_type(kaito)[cond.WORKSPACE_SUCCEEDED].message) == cond.MAX_MESSAGE
+    assert len(by_type(kaito)[cond.WORKSPACE_SUCCEEDED].message) == 300, "a long message is kept whole"
+    kaito.failed(Phase.VALIDATING, ApplicationError("x" * 40000, type="WorkspaceInvalid"))
+    assert len(by_type(kaito)[cond.WORKSPACE_SUCCEEDED].message) == cond.MAX_MESSAGE == 32768
 
 
 def test_the_controllers_refusal_is_a_kubernetes_status_patch() -> None:
@@ -153,5 +155,5 @@ def test_the_controllers_refusal_is_a_kubernetes_status_patch() -> None:
     assert condition["type"] == cond.WORKSPACE_SUCCEEDED
     assert (condition["status"], condition["reason"]) == (cond.FALSE, "WorkspaceInvalid")
     assert condition["message"].startswith("inference.preset.name: unknown preset 'falcon-9b'")
-    assert len(condition["message"]) == cond.MAX_MESSAGE
+    assert condition["message"].endswith("!" * 300), "kept whole"
     assert condition["lastTransitionTime"].endswith("Z") and "observedGeneration" not in condition

@@ -10,11 +10,15 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 
+from activities.capacity import CapacityActivities, Waiter, cheapest_with_quota
 from activities.config import ActivityConfig, ClusterTarget
 from activities.planning import PlanningActivities
 from activities.sweep import candidate_from
+from presets.vm_sizes import all_vm_sizes, find_vm_size
+from workflows import search_attributes as sa
 from workflows.sweep_contracts import (
     SweepActivity,
     SweepCandidate,
@@ -25,12 +29,17 @@ from workflows.sweep_contracts import (
 from workflows.workspace_contracts import (
     ActivityName,
     AgentPoolState,
+    CapacityFreed,
+    CapacityNotice,
+    CapacityReport,
+    CapacityRequest,
     HealthReport,
     InferenceObjects,
     InferenceScale,
     NodeReadiness,
     PoolScale,
     ProvisioningPlan,
+    SignalName,
     StatusUpdate,
     WorkloadReadiness,
 )
@@ -53,6 +62,7 @@ class FakeCloud:
 
     pool_failures: int = 0
     pool_refused_on_call: int | None = None  # this ensure call fails for good (say, quota)
+    pool_refusal: str = "QuotaExceeded"  # the ARM code of that refusal
     delete_refused: bool = False  # deleting the pool fails for good (say, a refused credential)
     ready_nodes: int = 0
     ready_replicas: int = 0
@@ -65,6 +75,12 @@ class FakeCloud:
     annotations: dict[str, dict[str, str]] = field(default_factory=dict)
     pool_counts: list[tuple[str, int]] = field(default_factory=list)
     gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    # The region: vCPU quota per family (absent: plenty), the cores each workspace's pool holds, the queue.
+    quotas: dict[str, int] = field(default_factory=dict)
+    held: dict[str, tuple[str, int]] = field(default_factory=dict)
+    workflow_ids: dict[str, str] = field(default_factory=dict)
+    refuse_sizes: dict[str, str] = field(default_factory=dict)  # size -> ARM code its PUT gets (once each)
+    wakes: list[int] = field(default_factory=list)
 
     async def _gate(self, name: str) -> None:
         """Hold the activity while the test keeps its gate closed (to catch the workflow mid-step)."""
@@ -104,7 +120,74 @@ class FakeCloud:
             self.scale_agent_pool,
             self.list_sweep_candidates,
             self.sample_inference_traffic,
+            self.check_capacity,
+            self.wake_capacity_waiters,
         ]
+
+    # ---- the region's quota and the queue -------------------------------------------------------------
+
+    def usages(self) -> dict[str, tuple[int, int]]:
+        used: dict[str, int] = {}
+        for family, cores in self.held.values():
+            used[family] = used.get(family, 0) + cores
+        families = {size.family for size in all_vm_sizes()}
+        return {f: (used.get(f, 0), self.quotas.get(f, 10_000)) for f in families}
+
+    async def _queue(self, family: str) -> list[Waiter]:
+        """The family's queue as the real activity finds it: running workflows whose search attributes
+        say they wait for it (the test server has no visibility queries, so each known one is described)."""
+        found: list[Waiter] = []
+        for workflow_id in sorted(set(self.workflow_ids.values())):
+            described = await activity.client().get_workflow_handle(workflow_id).describe()
+            attrs = described.search_attributes
+            if described.status != WorkflowExecutionStatus.RUNNING or attrs.get(sa.CAPACITY_FAMILY.name) != [
+                family
+            ]:
+                continue
+            queued_at = str(attrs[sa.CAPACITY_QUEUED_AT.name][0])
+            found.append(Waiter(workflow_id, queued_at, int(str(attrs[sa.CAPACITY_CORES.name][0]))))
+        return sorted(found, key=lambda w: (w.queued_at, w.workflow_id))
+
+    @activity.defn(name=ActivityName.CHECK_CAPACITY)
+    async def check_capacity(self, request: CapacityRequest) -> CapacityReport:
+        self._count(ActivityName.CHECK_CAPACITY)
+        plan = request.plan
+        self.workflow_ids[plan.name] = request.workflow_id
+        size = find_vm_size(plan.instance_type)
+        assert size is not None
+        usage, limit = self.usages().get(size.family, (0, self.quotas.get(size.family, 10_000)))
+        own = self.held.get(plan.name)
+        needed = max(0, size.vcpus * plan.node_count - (own[1] if own and own[0] == size.family else 0))
+        family_queue = await self._queue(size.family)
+        ahead = CapacityActivities.ahead_of(family_queue, request.workflow_id, request.queued_at)
+        report = CapacityReport(
+            instance_type=plan.instance_type, family=size.family, location="eastus", limit=limit,
+            usage=usage, needed=needed, ahead=len(ahead), ahead_cores=sum(w.cores for w in ahead),
+        )  # fmt: skip
+        if not report.fits:
+            report.alternative = cheapest_with_quota(plan, self.usages())
+        return report
+
+    @activity.defn(name=ActivityName.WAKE_CAPACITY_WAITERS)
+    async def wake_capacity_waiters(self, freed: CapacityFreed) -> int:
+        self._count(ActivityName.WAKE_CAPACITY_WAITERS)
+        size = find_vm_size(freed.instance_type)
+        assert size is not None
+        waiters = await self._queue(size.family)
+        usage, limit = self.usages().get(size.family, (0, self.quotas.get(size.family, 10_000)))
+        ahead = 0
+        for place, waiter in enumerate(waiters, start=1):
+            notice = CapacityNotice(
+                family=size.family, free=max(0, limit - usage), place=place, ahead_cores=ahead
+            )
+            await (
+                activity.client()
+                .get_workflow_handle(waiter.workflow_id)
+                .signal(SignalName.CAPACITY_CHANGED, notice)
+            )
+            ahead += waiter.cores
+        self.wakes.append(len(waiters))
+        return len(waiters)
 
     @activity.defn(name=ActivityName.ENSURE_OBJECT)
     async def ensure_workspace_object(self, ws: Workspace) -> str:
@@ -123,7 +206,12 @@ class FakeCloud:
             raise ApplicationError(f"injected 503 on attempt {attempt}", type="ServiceUnavailable")
         if attempt == self.pool_refused_on_call:
             raise ApplicationError(
-                "QuotaExceeded: no NCSv3 cores left", type="QuotaExceeded", non_retryable=True
+                f"{self.pool_refusal}: no NCSv3 cores left", type=self.pool_refusal, non_retryable=True
+            )
+        code = self.refuse_sizes.pop(plan.instance_type, None)
+        if code is not None:
+            raise ApplicationError(
+                f"{code}: no {plan.instance_type} VMs in eastus", type=code, non_retryable=True
             )
         self._set_pool(plan, plan.node_count)
         return AgentPoolState(
@@ -191,6 +279,11 @@ class FakeCloud:
 
     def _set_pool(self, plan: ProvisioningPlan, count: int) -> None:
         self.pool_counts.append((plan.name, count))
+        size = find_vm_size(plan.instance_type)
+        if size is not None and count > 0:
+            self.held[plan.name] = (size.family, size.vcpus * count)
+        else:
+            self.held.pop(plan.name, None)
         if self.auto:
             self.nodes[plan.name] = count
 

@@ -23,6 +23,7 @@ from tests.workflow.conftest import (
     register_search_attributes,
     running_worker,
     wait_for_phase,
+    wait_for_status,
     workflow_failure,
 )
 from tests.workflow.fakes import FakeCloud
@@ -33,6 +34,7 @@ from workflows.workspace_contracts import (
     ActivityName,
     NodeReadiness,
     Phase,
+    PodHealth,
     SignalName,
     SpecChange,
     SuspendRequest,
@@ -178,6 +180,37 @@ async def sweep_suspends_idle(env: WorkflowEnvironment, cloud: FakeCloud, tq: st
     return handle
 
 
+async def capacity_wait(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
+    """Recorded with the `capacity-aware` patch: no quota, so WaitingForCapacity (no PUT); the quota is
+    raised, the recheck timer finds it, and the pool is created; then delete, which wakes the queue."""
+    cloud.auto, cloud.quotas = True, {"standardNCSv3Family": 0}
+    handle = await _start(env, tq)
+    await wait_for_phase(handle, Phase.WAITING_FOR_CAPACITY)
+    cloud.quotas["standardNCSv3Family"] = 12
+    await env.sleep(timedelta(minutes=16))
+    await wait_for_phase(handle, Phase.READY)
+    return await _delete(handle)
+
+
+async def spot_eviction_and_pod_health(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
+    """A Spot workspace: Ready, its pod OOM-killed and well again, its nodes evicted and provisioned
+    again through the GPU wait; then delete."""
+    cloud.auto = True
+    ws = parse_workspace(load_example("workspace-falcon-7b.yaml"))
+    ws.metadata.annotations = {"kaito.sh/spot": "true"}
+    handle = await env.client.start_workflow(WorkspaceWorkflow.run, ws, id=WORKFLOW_ID, task_queue=tq)
+    await wait_for_phase(handle, Phase.READY)
+    now = datetime.now(UTC)
+    await handle.signal(SignalName.POD_HEALTH, PodHealth(pod="p-0", reason="OOMKilled", observed_at=now))
+    later = now + timedelta(seconds=5)
+    await handle.signal(SignalName.POD_HEALTH, PodHealth(pod="p-0", observed_at=later))
+    await env.sleep(timedelta(minutes=30))
+    cloud.nodes[ws.name] = 0
+    await handle.signal(SignalName.NODES_READY, NodeReadiness(ready=0, observed_at=now + timedelta(hours=1)))
+    await wait_for_status(handle, lambda s: s.evictions == 1 and s.phase == Phase.READY, "recovered")
+    return await _delete(handle)
+
+
 TIME_SKIPPING: dict[str, Scenario] = {
     "provision-ready-delete": provision_ready_delete,
     "suspend-resume-delete": suspend_resume_delete,
@@ -188,6 +221,8 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "delete-during-recount": delete_during_recount,
     "spec-changes": spec_changes,
     "sweep-suspends-idle": sweep_suspends_idle,
+    "capacity-wait": capacity_wait,
+    "spot-eviction-and-pod-health": spot_eviction_and_pod_health,
 }
 
 

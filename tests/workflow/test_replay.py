@@ -4,7 +4,8 @@ One history per branch a change could break (see `record_histories.py`): provisi
 suspend and resume, a failed resume, a deadline failure with cleanup, a refused pool, delete during the
 GPU wait, spec changes, both runs of a continue-as-new, and a scale-to-zero sweep. All but one were
 recorded before the `recounts-run-to-end` patch (`workflows/workspace_steps.py`), so they show the patched
-code replaying old runs; `delete-during-recount` was recorded with it.
+code replaying old runs; `delete-during-recount` was recorded with it. `capacity-wait` was recorded with
+the `capacity-aware` patch (`workflows/workspace_capacity.py`), which every older history replays without.
 """
 
 from pathlib import Path
@@ -30,6 +31,8 @@ BRANCHES = {
     "continue-as-new-first-run",
     "continue-as-new-second-run",
     "sweep-suspends-idle",
+    "capacity-wait",
+    "spot-eviction-and-pod-health",
 }
 
 

@@ -219,11 +219,12 @@ async def test_delete_in_any_phase_removes_what_exists_and_completes(
 async def test_a_resume_that_fails_leaves_the_workspace_suspended_and_says_why(
     env: WorkflowEnvironment,
 ) -> None:
-    cloud = FakeCloud(auto=True, pool_refused_on_call=2)
+    # A refusal no wait can fix (a quota refusal waits for capacity: tests/workflow/test_capacity_wait.py).
+    cloud = FakeCloud(auto=True, pool_refused_on_call=2, pool_refusal="AuthorizationFailed")
     async with workspace_in(env, cloud, "no-quota") as handle:
         await suspend(handle)
         status = await resume(handle)
-        assert status.phase == Phase.SUSPENDED and "QuotaExceeded" in status.message
+        assert status.phase == Phase.SUSPENDED and "AuthorizationFailed" in status.message
         assert cloud.pool_counts[-1] == ("no-quota", 0), "no GPU left running after the failed resume"
         assert ActivityName.DELETE_AGENT_POOL not in cloud.calls, "nothing deleted: the spec is remembered"
         await handle.signal(SignalName.DELETE)
