@@ -33,8 +33,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["signals"] = SignalSender(client)
 
 
+def _configure_logging() -> None:
+    """JSON lines by default, as the worker writes them (`KAITO_LOG_FORMAT=text` for people): kopf's
+    own JSON format, each line about an object naming it under `object` (kind, namespace, name)."""
+    if os.environ.get("KAITO_LOG_FORMAT", "json").strip().lower() == "text":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    else:
+        kopf.configure(verbose=False, log_format=kopf.LogFormat.JSON, log_refkey="object")
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging()
     settings_or_exit()  # a half-set Temporal configuration stops here, in one line
     # KAITO_CONTROLLER_LIVENESS, e.g. http://0.0.0.0:8080/healthz, serves kopf's liveness probe.
     hold_leadership_if_configured()  # with two replicas, the standby waits here for the Lease

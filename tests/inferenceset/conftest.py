@@ -26,7 +26,7 @@ from workflows.workspace_contracts import ActivityName as WorkspaceActivity
 from workflows.workspace_contracts import StatusUpdate
 from workflows.workspace_workflow import WorkspaceWorkflow
 
-KAITO_EXAMPLES = Path(__file__).parent / "kaito_v0.12.0"
+KAITO_EXAMPLES = Path(__file__).parent.parent / "examples" / "kaito" / "v0.12.0"  # vendored, unchanged
 
 
 def kaito_inferenceset(file: str) -> dict[str, Any]:

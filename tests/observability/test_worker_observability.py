@@ -124,3 +124,12 @@ def test_a_scrape_during_a_provisioning_shows_counters_move_and_serves_every_das
     assert records and len(records) == len([line for line in lines if line.strip()]), "every line is JSON"
     ours = [r for r in records if r.get("workflow_id") == f"workspace/default/{NAME}"]
     assert ours and all(r["workspace"] == f"default/{NAME}" for r in ours), records[-5:]
+
+    # The controllers too: JSON lines, those about the Workspace naming it.
+    lines = (Path(stack.info.logs) / "controllers.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert records and len(records) == len([line for line in lines if line.strip()]), lines[-5:]
+    about = [r["object"] for r in records if isinstance(r.get("object"), dict)]
+    assert {"namespace": "default", "name": NAME} in [
+        {"namespace": o.get("namespace"), "name": o.get("name")} for o in about
+    ], records[-5:]

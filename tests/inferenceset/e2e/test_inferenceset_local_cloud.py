@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.conftest import STEP_TIMEOUT, Stack, condition
 from tests.e2e.test_seed_walkthrough import gone
+from tests.examples.test_examples_on_localcloud import byo_node, node_ready
 from tests.inferenceset.conftest import KAITO_EXAMPLES, kaito_inferenceset
 from tests.waiting import wait_for
 from workflows.inferenceset_spec import LABEL_CREATED_BY
@@ -129,13 +130,34 @@ def test_inferenceset_scales_to_zero_and_back_and_deletes_to_nothing(stack: Stac
     assert not [i for i in ids if SET in i], ids
 
 
+def set_ready(stack: Stack, name: str, count: int) -> dict[str, Any] | None:
+    """The InferenceSet once InferenceSetReady is True with `count` ready replicas."""
+    done = stack.kubectl("get", "inferenceset", name, "-o", "json", check=False)
+    shown = json.loads(done.stdout) if done.returncode == 0 else {}
+    ok = condition(shown, "InferenceSetReady")
+    return shown if ok and ok["status"] == "True" and shown["status"]["readyReplicas"] == count else None
+
+
+def delete_set_to_nothing(stack: Stack, name: str, count: int) -> None:
+    """Its `count` replica Workspaces exist; after `kubectl delete`, the set and every replica are gone."""
+    listed = stack.kubectl("get", "workspaces", "-l", f"{LABEL_CREATED_BY}={name}", "-o", "json").stdout
+    names = [w["metadata"]["name"] for w in json.loads(listed)["items"]]
+    assert len(names) == count
+    stack.kubectl("delete", "inferenceset", name, "--wait=false")
+    wait_for(
+        lambda: stack.kubectl("get", "inferenceset", name, check=False).returncode != 0
+        and all(gone(stack, n) for n in names),
+        f"{name} and its replicas to go", timeout=count * STEP_TIMEOUT, explain=partial(explain, stack),
+    )  # fmt: skip
+
+
 def kaito_example_documents(file: str) -> str:
     """The example file as a user applies it: the one placeholder KAITO leaves, the HF token, filled in."""
     token = base64.b64encode(b"hf_not_a_real_token").decode()
     return (KAITO_EXAMPLES / file).read_text().replace("<base64-encoded-huggingface-token>", token)
 
 
-# The two MIG examples have no instanceType: they need the BYO path (existing labelled GPU nodes).
+# The two MIG examples have no instanceType: they run on existing labelled GPU nodes (BYO), below.
 EXAMPLES_WITH_A_POOL = [
     "kaito_inferenceset_llama-3.1_8b_instruct.yaml",
     "kaito_inferenceset_mistral_7b-instruct.yaml",
@@ -150,24 +172,44 @@ def test_kaito_example_reaches_ready_and_deletes_to_nothing(stack: Stack, file: 
     name, count = manifest["metadata"]["name"], manifest["spec"]["replicas"]
     stack.kubectl("apply", "-f", "-", stdin=kaito_example_documents(file))
 
-    def ready() -> dict[str, Any] | None:
-        done = stack.kubectl("get", "inferenceset", name, "-o", "json", check=False)
-        shown = json.loads(done.stdout) if done.returncode == 0 else {}
-        ok = condition(shown, "InferenceSetReady")
-        return shown if ok and ok["status"] == "True" and shown["status"]["readyReplicas"] == count else None
-
     wait_for(
-        ready,
+        partial(set_ready, stack, name, count),
         f"{name}: {count} Ready replica(s)",
         timeout=count * STEP_TIMEOUT,
         explain=partial(explain, stack),
     )
-    listed = stack.kubectl("get", "workspaces", "-l", f"{LABEL_CREATED_BY}={name}", "-o", "json").stdout
-    names = [w["metadata"]["name"] for w in json.loads(listed)["items"]]
-    assert len(names) == count
-    stack.kubectl("delete", "inferenceset", name, "--wait=false")
-    wait_for(
-        lambda: stack.kubectl("get", "inferenceset", name, check=False).returncode != 0
-        and all(gone(stack, n) for n in names),
-        f"{name} and its replicas to go", timeout=count * STEP_TIMEOUT, explain=partial(explain, stack),
-    )  # fmt: skip
+    delete_set_to_nothing(stack, name, count)
+
+
+MIG_EXAMPLES = {
+    # Single strategy: GPU Feature Discovery shows each MIG slice as a whole nvidia.com/gpu.
+    "kaito_inferenceset_mig_single_strategy.yaml": {"nvidia.com/gpu": "2"},
+    # Mixed strategy: slices are their own resource, and the template asks for one 2g.24gb slice each.
+    "kaito_inferenceset_mig_mixed_strategy.yaml": {"nvidia.com/gpu": "0", "nvidia.com/mig-2g.24gb": "3"},
+}
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("file", sorted(MIG_EXAMPLES))
+def test_kaito_mig_example_reaches_ready_on_existing_nodes(stack: Stack, file: str) -> None:
+    """KAITO's MIG InferenceSets, unchanged, on a node labelled as its selector says: no pool is created."""
+    manifest = kaito_inferenceset(file)
+    name, count = manifest["metadata"]["name"], manifest["spec"]["replicas"]
+    node = byo_node(f"mig-{name}", apps="-")  # an A100 node as GPU Feature Discovery labels it
+    node["metadata"]["labels"].pop("apps")
+    node["metadata"]["labels"].update(manifest["spec"]["labelSelector"]["matchLabels"])
+    node["status"]["capacity"].update(MIG_EXAMPLES[file])
+    node["status"]["allocatable"] = dict(node["status"]["capacity"])
+    stack.apply(node)
+    node_ready(stack, node["metadata"]["name"])
+    puts_before = len(stack.requests("agentPools.put"))
+    try:
+        stack.kubectl("apply", "-f", str(KAITO_EXAMPLES / file))
+        wait_for(
+            partial(set_ready, stack, name, count), f"{name}: {count} Ready replica(s)",
+            timeout=count * STEP_TIMEOUT, explain=partial(explain, stack),
+        )  # fmt: skip
+        assert len(stack.requests("agentPools.put")) == puts_before, "existing nodes: no node pool"
+        delete_set_to_nothing(stack, name, count)
+    finally:
+        stack.kubectl("delete", "node", node["metadata"]["name"], "--wait=false", check=False)
