@@ -197,7 +197,7 @@ def controller_role() -> dict[str, Any]:
             _rule([API_GROUP], [PLURAL], ["get", "list", "watch", "patch", "update"]),
             _rule([API_GROUP], ["inferencesets"], ["get", "list", "watch", "patch", "update"]),
             # A refused manifest gets its status (the validation message) from the controller.
-            _rule([API_GROUP], [f"{PLURAL}/status"], ["get", "patch"]),
+            _rule([API_GROUP], [f"{PLURAL}/status", "inferencesets/status"], ["get", "patch"]),
             # kopf watches CRDs to learn which versions of the resources it handles are served.
             _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], READ),
             _rule([""], ["nodes"], READ),

@@ -178,14 +178,3 @@ def load_manifest(path: Path) -> Manifest:
     if problems:
         raise WorkspaceInvalid(problems)
     return Manifest(path=where, documents=documents)
-
-
-def load_workspace_file(path: Path) -> Workspace:
-    """The single Workspace of `path`, for callers that take exactly one."""
-    manifest = load_manifest(path)
-    workspaces = manifest.workspaces
-    if len(workspaces) != 1:
-        raise WorkspaceInvalid(
-            [Problem(str(path), f"expected one Workspace document, found {len(workspaces)}")]
-        )
-    return workspaces[0]

@@ -227,15 +227,6 @@ def validate_inferenceset_or_raise(iset: InferenceSet) -> Report:
     return report
 
 
-def inferenceset_replica(data: Any) -> Workspace:
-    """For the CLI's Workspace commands: the whole set validated (or WorkspaceInvalid), then the
-    Workspace its replicas get, named as a replica is (`<set>-xxxxx` here, five random characters in
-    the cluster)."""
-    iset = parse_inferenceset(data)
-    validate_inferenceset_or_raise(iset)
-    return replica_workspace(iset, replica_name(iset.name, "x" * REPLICA_SUFFIX_LENGTH))
-
-
 def _template_field(where: str) -> str:
     """A replica Workspace's field, said as the InferenceSet field it comes from."""
     if where.startswith("resource.labelSelector"):

@@ -170,6 +170,7 @@ def test_applied_to_the_control_plane_and_rbac_holds_for_the_service_accounts_to
             (controller, "patch", "workspaces.kaito.sh", "team-x"),
             # a refused manifest gets its WorkspaceSucceeded=False condition from the controller
             (controller, "patch", "workspaces.kaito.sh/status", "team-x"),
+            (controller, "patch", "inferencesets.kaito.sh/status", "team-x"),
             (controller, "watch", "pods", "team-x"),  # inference pods' crash loops become signals
             (worker, "get", "configmaps", "team-x"),  # an inference.config ConfigMap is checked
             (controller, "watch", "statefulsets.apps", "team-x"),

@@ -69,11 +69,11 @@ def _refusals() -> dict[str, dict[str, Any]]:
             ),
         ),
         "non-gpu-sku": variant("non-gpu-sku", lambda m: m["resource"].update(instanceType="Standard_E8s_v5")),
-        "no-instance-type": variant("no-instance-type", lambda m: m["resource"].pop("instanceType")),
+        "too-many-nodes": variant("too-many-nodes", lambda m: m["resource"].update(count=1001)),
         "expressions": variant(
             "expressions",
             lambda m: m["resource"]["labelSelector"].update(
-                matchExpressions=[{"key": "apps", "operator": "In", "values": ["falcon-7b"]}]
+                matchExpressions=[{"key": "apps", "operator": "In", "values": ["falcon-7b", "falcon-40b"]}]
             ),
         ),
         "tuning-too": variant(

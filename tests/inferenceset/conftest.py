@@ -27,6 +27,7 @@ from workflows.workspace_contracts import StatusUpdate
 from workflows.workspace_workflow import WorkspaceWorkflow
 
 KAITO_EXAMPLES = Path(__file__).parent.parent / "examples" / "kaito" / "v0.12.0"  # vendored, unchanged
+INFERENCESET_EXAMPLES = sorted(KAITO_EXAMPLES.glob("kaito_inferenceset_*.yaml"))
 
 
 def kaito_inferenceset(file: str) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kaitoctl.loading import load_workspace_file
-from tests.inferenceset.conftest import KAITO_EXAMPLES, kaito_inferenceset
+from kaitoctl.manifest_check import check_manifest
+from tests.inferenceset.conftest import INFERENCESET_EXAMPLES, KAITO_EXAMPLES, kaito_inferenceset
 from workflows.inferenceset_spec import (
     LABEL_CREATED_BY,
     MAX_INFERENCESET_NAME,
@@ -20,35 +20,30 @@ from workflows.inferenceset_spec import (
 )
 from workflows.workspace_validation import WorkspaceInvalid
 
-# The MIG examples have no instanceType (BYO nodes), which needs the BYO path; the llama file carries a
-# Secret beside the set, which needs the multi-document loader.
-VALID_HERE = ["kaito_inferenceset_mistral_7b-instruct.yaml", "kaito_inferenceset_phi_4_mini.yaml"]
+EXAMPLES = [p.name for p in INFERENCESET_EXAMPLES]
 
 
 def problems(manifest: dict[str, Any]) -> list[str]:
     return [str(p) for p in validate_inferenceset(parse_inferenceset(manifest)).errors]
 
 
-@pytest.mark.parametrize("file", sorted(p.name for p in KAITO_EXAMPLES.glob("*.yaml")))
+@pytest.mark.parametrize("file", EXAMPLES)
 def test_kaito_examples_parse_unchanged(file: str) -> None:
+    """All five, the MIG ones (no instanceType) on existing nodes."""
     iset = parse_inferenceset(kaito_inferenceset(file))
     assert iset.replicas >= 1 and iset.spec.label_selector is not None
     report = validate_inferenceset(iset)
-    if "mig" in file:
-        assert [str(e) for e in report.errors] == [
-            "spec.template.resource.instanceType: required: name the GPU VM size for the node pool, "
-            "for example Standard_NV36ads_A10_v5"
-        ]
-    else:
-        assert report.ok, report.errors
-        assert any("scaledobject.kaito.sh/metricName" in w and "not acted on" in w for w in report.warnings)
+    assert report.ok, report.errors
+    assert any("scaledobject.kaito.sh/metricName" in w and "not acted on" in w for w in report.warnings)
 
 
-@pytest.mark.parametrize("file", VALID_HERE)
+@pytest.mark.parametrize("file", EXAMPLES)
 def test_kaitoctl_validate_takes_an_inferenceset_file(file: str) -> None:
-    ws = load_workspace_file(KAITO_EXAMPLES / file)
-    name = kaito_inferenceset(file)["metadata"]["name"]
-    assert ws.name == f"{name}-xxxxx" and ws.metadata.labels == {LABEL_CREATED_BY: name}
+    checked = check_manifest(KAITO_EXAMPLES / file)
+    ((iset, plan),) = checked.sets
+    assert iset.name == kaito_inferenceset(file)["metadata"]["name"] and not checked.plans
+    assert plan.model == iset.spec.template.inference.preset.name  # type: ignore[union-attr]
+    assert any(line.startswith(f"inferenceset default/{iset.name}: ") for line in checked.summary())
 
 
 def test_kaitoctl_validate_refuses_a_bad_set_with_its_field(tmp_path: Path) -> None:
@@ -57,7 +52,7 @@ def test_kaitoctl_validate_refuses_a_bad_set_with_its_field(tmp_path: Path) -> N
     path = tmp_path / "set.yaml"
     path.write_text(yaml.safe_dump(manifest))
     with pytest.raises(WorkspaceInvalid, match=r"spec.replicas: -1 must be non-negative"):
-        load_workspace_file(path)
+        check_manifest(path)
 
 
 def test_replica_workspace_is_the_template_with_the_sets_selector() -> None:

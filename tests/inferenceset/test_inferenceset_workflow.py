@@ -235,7 +235,8 @@ async def test_a_failed_replica_is_reported_and_removed_first(
     env: WorkflowEnvironment, cloud: FakeCloud
 ) -> None:
     cloud.auto = True
-    cloud.pool_refused_on_call = 2  # the second replica's pool: no quota left
+    # The second replica's pool is refused for good (a quota refusal would wait for capacity instead).
+    cloud.pool_refused_on_call, cloud.pool_refusal = 2, "AuthorizationFailed"
     recorder = StatusRecorder(cloud)
     iset = phi_set(name="short", replicas=2)
     async with set_worker(env.client, cloud, recorder) as task_queue:

@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 from connections.temporal import TemporalMode, TemporalSettings, connect, load_settings
 from localcloud.processes import stop_process
 from localcloud.stack import LocalCloud, LocalCloudOptions
+from localcloud.supervision import hold, release
 from localcloud.temporal_cluster import TemporalCluster
 from localcloud.temporal_cluster_tls import SERVER_NAME
 from tests.conftest import ROOT
@@ -179,6 +180,9 @@ async def test_production_shape_on_postgres_with_mtls(
         before_kill = task_completions(await client.get_workflow_handle(WORKFLOW_ID).fetch_history())
         holder = before_kill[-1][1]  # the worker whose sticky cache holds the workflow
         assert holder in workers
+        # The local cloud restarts a dead worker, as a Deployment would: held down here, so that the
+        # survivor alone can finish the workflow.
+        hold(cloud.state_dir, "worker")
         os.kill(int(holder), signal.SIGKILL)
         killed_at, killed_clock = time.monotonic(), datetime.now(UTC)
         survivor = (workers - {holder}).pop()
@@ -195,6 +199,7 @@ async def test_production_shape_on_postgres_with_mtls(
         # A task the holder was completing in the instant of the kill may be recorded just after it.
         later = [pid for at, pid in after_kill if at > killed_clock + timedelta(seconds=1)]
         assert later and set(later) == {survivor}, f"the surviving worker finished it: {after_kill}"
+        release(cloud.state_dir, "worker")
 
         # --- the Temporal server restarted: nothing lost ---------------------------------------------------
         handle = client.get_workflow_handle(WORKFLOW_ID)

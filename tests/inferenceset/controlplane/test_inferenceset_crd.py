@@ -14,7 +14,7 @@ from kubernetes.client import ApiException
 
 from activities.cluster_manifests import crds
 from localcloud.controlplane import REPO_ROOT, ControlPlane
-from tests.inferenceset.conftest import KAITO_EXAMPLES, kaito_inferenceset
+from tests.inferenceset.conftest import INFERENCESET_EXAMPLES, kaito_inferenceset
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
@@ -66,7 +66,7 @@ def test_names_versions_and_the_scale_subresource(api_client: Any, inferenceset_
         ]
 
 
-@pytest.mark.parametrize("example", sorted(KAITO_EXAMPLES.glob("*.yaml")), ids=lambda p: Path(p).name)
+@pytest.mark.parametrize("example", INFERENCESET_EXAMPLES, ids=lambda p: Path(p).name)
 def test_kaito_example_applies_unchanged(
     control_plane: ControlPlane, inferenceset_crd: None, namespace: str, example: Path
 ) -> None:
