@@ -100,7 +100,7 @@ class ProvisioningPlan(BaseModel):
     node_ready_timeout: timedelta
     inference_ready_timeout: timedelta
     warnings: list[str] = Field(default_factory=list)
-    # KAITO's examples (h12a): independent serving replicas (None: one across every node), the
+    # KAITO's examples: independent serving replicas (None: one across every node), the
     # inference.config ConfigMap, adapters, and BYO nodes (no agent pool; nodes picked by the selector).
     replicas: int | None = None
     inference_config: str | None = None
