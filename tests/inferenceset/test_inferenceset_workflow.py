@@ -59,6 +59,20 @@ async def set_status(handle: Handle) -> InferenceSetStatus:
     return await wait_for_async(ask, f"{handle.id}'s status", timeout=60, tolerate=(Exception,))
 
 
+async def written(recorder: StatusRecorder, expected: tuple[str, str, str]) -> None:
+    """InferenceSetReady as written to the object: the write follows the query by one activity."""
+
+    async def check() -> bool:
+        return recorder.condition(CONDITION_READY) == expected
+
+    await wait_for_async(
+        check,
+        f"InferenceSetReady {expected}",
+        timeout=30,
+        explain=lambda: repr(recorder.condition(CONDITION_READY)),
+    )
+
+
 async def until(
     handle: Handle, reached: Callable[[InferenceSetStatus], bool], what: str, timeout: float = 30.0
 ) -> InferenceSetStatus:
@@ -98,7 +112,7 @@ async def test_replicas_come_up_one_at_a_time_then_zero_suspends_and_scaling_up_
         up = await until(handle, all_in(Phase.READY, 2), "two Ready replicas")
         names = sorted(phases(up))
         assert all(re.fullmatch(r"phi-4-mini-[bcdfghjklmnpqrstvwxz2456789]{5}", n) for n in names), names
-        assert recorder.condition(CONDITION_READY) == ("True", "inferencesetReady", "inferenceset is ready")
+        await written(recorder, ("True", "inferencesetReady", "inferenceset is ready"))
         last = recorder.writes[-1]
         assert (last.replicas, last.ready_replicas) == (2, 2)
         assert last.selector == f"{LABEL_CREATED_BY}=phi-4-mini"
@@ -132,7 +146,7 @@ async def test_replicas_come_up_one_at_a_time_then_zero_suspends_and_scaling_up_
             "one replica resumed", timeout=60,
         )  # fmt: skip
         assert sorted(phases(one)) == names, "resumed the suspended Workspace, no new one"
-        assert recorder.condition(CONDITION_READY) == ("True", "inferencesetReady", "inferenceset is ready")
+        await written(recorder, ("True", "inferencesetReady", "inferenceset is ready"))
 
         iset = await scale(handle, iset, 2)
         both = await until(handle, all_in(Phase.READY, 2), "both resumed", timeout=60)
@@ -190,9 +204,9 @@ async def test_node_count_limit_caps_the_replicas_and_says_so(
         limited = recorder.condition(CONDITION_NODE_LIMIT)
         assert limited and limited[0] == "True"
         assert "nodeCountLimit 2 allows 2 replica(s) of 1 GPU node(s) each; 1 of the 3" in limited[2]
-        assert recorder.condition(CONDITION_READY) == (
-            "False", "inferencesetNotReady", "inferenceset is not ready, 2/3 replicas are ready"
-        )  # fmt: skip
+        await written(
+            recorder, ("False", "inferencesetNotReady", "inferenceset is not ready, 2/3 replicas are ready")
+        )
         # The third never starts, however long the set waits.
         await env.sleep(timedelta(hours=1))
         assert len((await set_status(handle)).replicas) == 2

@@ -84,7 +84,7 @@ async def wait_for_status(
         status = await query_status(handle)
         return status if reached(status) else None
 
-    return await wait_for_async(check, what, timeout=15.0)
+    return await wait_for_async(check, what, timeout=30.0)  # generous: the shared 2-core CI machine
 
 
 async def wait_for_phase(handle: WorkflowHandle[Any, Any], phase: Phase) -> WorkspaceStatus:
