@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.service import RPCError
 
+from controllers.finalizers import hold_until_torn_down
 from controllers.signals import SignalSender, pod_problem
 from workflows.conditions import STATE_FAILED, KaitoStatus
 from workflows.fallback_sizes import ANNOTATION_FALLBACKS
@@ -31,7 +32,6 @@ from workflows.workspace_validation import WorkspaceInvalid, parse_workspace, va
 FINALIZER = "workspace.finalizer.kaito.sh"
 ANNOTATION_RESUME = "kaito.sh/resume"
 WORKSPACES = {"group": API_GROUP, "version": STORAGE_VERSION, "plural": PLURAL}
-TEARDOWN_POLL_SECONDS = 3
 log = logging.getLogger("kaito.controllers")
 
 WorkspaceKey = tuple[str, str]
@@ -125,19 +125,10 @@ async def resume_requested(namespace: str, name: str, patch: kopf.Patch, memo: k
 async def workspace_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Hold the finalizer until the workflow has torn everything down (or was never running)."""
     handle = _client(memo).get_workflow_handle(workflow_id_for(namespace, name))
-    try:
-        described = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return
-        raise
-    if described.status != WorkflowExecutionStatus.RUNNING:
-        _sender(memo).forget(namespace, name)
-        return
-    await handle.signal(SignalName.DELETE)
-    raise kopf.TemporaryError(
-        f"waiting for workspace {namespace}/{name} to tear down", delay=TEARDOWN_POLL_SECONDS
+    await hold_until_torn_down(
+        handle, SignalName.DELETE, f"waiting for workspace {namespace}/{name} to tear down"
     )
+    _sender(memo).forget(namespace, name)
 
 
 # ---- readiness → signals --------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from controllers.finalizers import hold_until_torn_down
 from workflows.inferenceset_client import apply_inferenceset
 from workflows.inferenceset_contracts import CONDITION_READY, SignalName, WorkspaceChanged
 from workflows.inferenceset_spec import (
@@ -32,7 +33,6 @@ from workflows.workspace_validation import WorkspaceInvalid
 
 INFERENCESETS = {"group": API_GROUP, "version": STORAGE_VERSION, "plural": PLURAL}
 REPLICAS = {"group": API_GROUP, "version": WORKSPACE_VERSION, "plural": WORKSPACES_PLURAL}
-TEARDOWN_POLL_SECONDS = 3
 log = logging.getLogger("kaito.controllers")
 
 # What each replica's set was last told about it, so that only changes are signalled.
@@ -88,18 +88,8 @@ async def inferenceset_applied(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
 async def inferenceset_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Hold the finalizer until the workflow has deleted every replica (or was never running)."""
     handle = _client(memo).get_workflow_handle(workflow_id_for(namespace, name))
-    try:
-        described = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return
-        raise
-    if described.status != WorkflowExecutionStatus.RUNNING:
-        return
-    await handle.signal(SignalName.DELETE)
-    raise kopf.TemporaryError(
-        f"waiting for inferenceset {namespace}/{name} to delete its replicas", delay=TEARDOWN_POLL_SECONDS
-    )
+    waiting = f"waiting for inferenceset {namespace}/{name} to delete its replicas"
+    await hold_until_torn_down(handle, SignalName.DELETE, waiting)
 
 
 @kopf.on.event(**REPLICAS, labels={LABEL_CREATED_BY: kopf.PRESENT})  # type: ignore[arg-type]
