@@ -60,6 +60,8 @@ CAPACITY_CODES = frozenset(
     }
 )
 CAPACITY_TIMEOUT = "CapacityTimeout"
+# Runs that began before notices were ordered take every notice as it comes.
+NEWEST_NOTICE_WINS = "capacity-newest-notice-wins"
 # The timer that covers a lost wake-up (and quota freed outside this system, say a quota increase).
 RECHECK_EVERY = timedelta(minutes=15)
 
@@ -78,7 +80,13 @@ class CapacityWaits(WorkspaceRecord):
 
     @workflow.signal(name=SignalName.CAPACITY_CHANGED)
     def capacity_changed(self, notice: CapacityNotice) -> None:
-        """Cores of a family were freed (or a waiter left its queue): the place and the cores now free."""
+        """Cores of a family were freed (or a waiter left its queue): the place and the cores now free.
+
+        Two wakers' notices can arrive out of order (the waiter the first one woke takes the pool and
+        wakes the queue before the first waker has signalled everyone), so a notice older than the one
+        already taken is dropped: it would put this waiter back in a place it has left."""
+        if _older(notice, self._notice) and workflow.patched(NEWEST_NOTICE_WINS):
+            return
         self._notice = notice
         self._woken = True
 
@@ -245,6 +253,11 @@ class CapacityWaits(WorkspaceRecord):
             )
         except ApplicationError as failure:  # the waiters' timers cover a wake-up that was not sent
             workflow.logger.warning("could not wake the capacity waiters: %s", failure)
+
+
+def _older(notice: CapacityNotice, taken: CapacityNotice | None) -> bool:
+    """Whether the waker read the queue before the one whose notice was already taken."""
+    return taken is not None and notice.at is not None and taken.at is not None and notice.at < taken.at
 
 
 def _may_fit(notice: CapacityNotice, report: CapacityReport) -> bool:

@@ -80,11 +80,18 @@ async def wait_for_status(
 ) -> WorkspaceStatus:
     """Query until the status satisfies `reached`; the time-skipping server gets there in seconds."""
 
+    seen: list[WorkspaceStatus] = []
+
     async def check() -> WorkspaceStatus | None:
         status = await query_status(handle)
+        seen[:] = [status]
         return status if reached(status) else None
 
-    return await wait_for_async(check, what, timeout=30.0)  # generous: the shared 2-core CI machine
+    def explain() -> str:
+        return f"{handle.id} was {seen[0].phase.value}: {seen[0].message}" if seen else "no status answered"
+
+    # generous: the shared 2-core CI machine
+    return await wait_for_async(check, what, timeout=30.0, explain=explain)
 
 
 async def wait_for_phase(handle: WorkflowHandle[Any, Any], phase: Phase) -> WorkspaceStatus:

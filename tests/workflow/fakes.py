@@ -178,7 +178,11 @@ class FakeCloud:
         ahead = 0
         for place, waiter in enumerate(waiters, start=1):
             notice = CapacityNotice(
-                family=size.family, free=max(0, limit - usage), place=place, ahead_cores=ahead
+                family=size.family,
+                free=max(0, limit - usage),
+                place=place,
+                ahead_cores=ahead,
+                at=activity.info().current_attempt_scheduled_time,
             )
             await (
                 activity.client()

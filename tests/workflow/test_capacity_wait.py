@@ -1,17 +1,19 @@
-"""WaitingForCapacity on the time-skipping server: no PUT without quota, FIFO wake-ups, fallbacks, deadline.
+"""WaitingForCapacity on the time-skipping server: no PUT without quota, the cost of waiting, fallbacks.
 
 The region is the fake's (quota per family, the cores each pool holds, the queue); the workflow, the
 plans, the conditions and the queue arithmetic (`CapacityReport.fits`, `CapacityActivities.ahead_of`)
 are the real ones.
 """
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import load_example
+from tests.waiting import wait_for_async
 from tests.workflow.conftest import (
     query_status,
     running_worker,
@@ -22,8 +24,8 @@ from tests.workflow.conftest import (
 from tests.workflow.fakes import FakeCloud
 from tests.workflow.test_workspace_workflow import start
 from workflows import conditions as cond
-from workflows.workspace_capacity import CAPACITY_TIMEOUT, RECHECK_EVERY
-from workflows.workspace_contracts import ActivityName, Phase, SignalName, WorkspaceStatus
+from workflows.workspace_capacity import CAPACITY_TIMEOUT, NEWEST_NOTICE_WINS, RECHECK_EVERY
+from workflows.workspace_contracts import ActivityName, CapacityNotice, Phase, SignalName, WorkspaceStatus
 from workflows.workspace_spec import Workspace
 from workflows.workspace_validation import parse_workspace
 
@@ -72,41 +74,31 @@ async def test_no_quota_means_no_put_and_a_condition_with_every_number(env: Work
     assert ActivityName.DELETE_AGENT_POOL not in cloud.calls, "nothing was created, nothing to delete"
 
 
-async def test_waiters_are_served_first_come_first_served_as_pools_are_deleted(
-    env: WorkflowEnvironment,
-) -> None:
+async def test_a_long_wait_costs_only_the_fallback_timer(env: WorkflowEnvironment) -> None:
+    """An hour in the queue: no activity runs while nothing changes, only the recheck timer's reads.
+
+    (The hand-off between waiters, with its signals between workflows, is tested on the real dev server
+    in tests/devserver/test_capacity_queue.py: the time-skipping server now and then wedges a workflow
+    task when a signal arrives while the task is in flight.)"""
     cloud = auto_cloud(quota=12)  # room for one pool
     async with running_worker(env.client, cloud) as tq:
         first = await start(env, tq, falcon("first"))
         await ready(first)
         second = await start(env, tq, falcon("second"))
-        await wait_for_status(second, waiting, "second waits")
-        third = await start(env, tq, falcon("third"))
-        status = await wait_for_status(third, waiting, "third waits")
-        assert "place 2" in status.message and "12 vCPUs wanted ahead" in status.message
+        status = await wait_for_status(second, waiting, "second waits")
+        assert "place 1" in status.message, status.message
         checks_while_waiting = cloud.calls[ActivityName.CHECK_CAPACITY]
 
-        await env.sleep(timedelta(hours=1))  # a long wait: timers only, no activity while nothing changes
-        assert cloud.calls[ActivityName.CHECK_CAPACITY] - checks_while_waiting <= 2 * (
-            timedelta(hours=1) // RECHECK_EVERY
-        ), "only the fallback timer rechecks"
+        await env.sleep(timedelta(hours=1))
+        rechecks = cloud.calls[ActivityName.CHECK_CAPACITY] - checks_while_waiting
+        assert 1 <= rechecks <= 2 * (timedelta(hours=1) // RECHECK_EVERY), "only the fallback timer rechecks"
+        assert (await query_status(second)).phase == Phase.WAITING_FOR_CAPACITY
 
-        await first.signal(SignalName.DELETE)
-        await first.result()
-        await ready(second)
-        status = await wait_for_status(
-            third, lambda s: waiting(s) and "place 1" in s.message, "third moves up"
-        )
-        assert status.phase == Phase.WAITING_FOR_CAPACITY, (
-            "third waits behind second, first come first served"
-        )
-
-        await second.signal(SignalName.DELETE)
-        await second.result()
-        await ready(third)
-        await third.signal(SignalName.DELETE)
-        await third.result()
-    assert [name for name, count in cloud.pool_counts if count > 0] == ["first", "second", "third"]
+        with env.auto_time_skipping_disabled():  # the deletes need no timer; skipping would age `first`
+            for handle in (second, first):
+                await handle.signal(SignalName.DELETE)
+                assert (await handle.result()).phase == Phase.DELETED
+    assert [name for name, count in cloud.pool_counts if count > 0] == ["first"]
 
 
 async def test_delete_while_waiting_leaves_nothing(env: WorkflowEnvironment) -> None:
@@ -181,3 +173,37 @@ async def test_falls_back_before_the_put_when_the_first_family_has_no_quota(env:
         status = await ready(handle)
     assert status.instance_type == fallback and cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 1
     assert "Standard_NC12s_v3: no quota free" in condition(status, cond.SKU_SELECTED)[2]
+
+
+async def test_a_notice_older_than_the_one_taken_is_dropped(env: WorkflowEnvironment) -> None:
+    """Two wakers' notices arriving out of order: the stale one must not send the waiter back a place."""
+    cloud = auto_cloud(quota=12)
+    async with running_worker(env.client, cloud) as tq:
+        first = await start(env, tq, falcon("first"))
+        await ready(first)
+        second = await start(env, tq, falcon("second"))
+        await wait_for_status(second, waiting, "second waits")
+        now = datetime.now(UTC)
+        newer = CapacityNotice(family=FAMILY, free=0, place=1, at=now)
+        older = CapacityNotice(family=FAMILY, free=12, place=3, ahead_cores=24, at=now - timedelta(seconds=1))
+
+        await second.signal(SignalName.CAPACITY_CHANGED, newer)
+        await wait_for_status(second, lambda s: "0 are free; place 1" in s.message, "the newer notice shown")
+        await second.signal(SignalName.CAPACITY_CHANGED, older)
+
+        async def dropped() -> bool:
+            """The drop is marked in the history by its patch (`NEWEST_NOTICE_WINS`)."""
+            for event in (await second.fetch_history()).events:
+                marker = event.marker_recorded_event_attributes
+                patch = marker.details["patch-data"].payloads if marker.marker_name == "core_patch" else []
+                if any(json.loads(p.data).get("id") == NEWEST_NOTICE_WINS for p in patch):
+                    return True
+            return False
+
+        await wait_for_async(dropped, "the stale notice dropped")
+        status = await query_status(second)
+        assert "0 are free; place 1" in status.message, status.message
+        with env.auto_time_skipping_disabled():
+            for handle in (second, first):
+                await handle.signal(SignalName.DELETE)
+                await handle.result()
