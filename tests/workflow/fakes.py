@@ -33,6 +33,7 @@ from workflows.workspace_contracts import (
     CapacityNotice,
     CapacityReport,
     CapacityRequest,
+    GatewayRoute,
     HealthReport,
     InferenceObjects,
     InferenceScale,
@@ -81,6 +82,7 @@ class FakeCloud:
     workflow_ids: dict[str, str] = field(default_factory=dict)
     refuse_sizes: dict[str, str] = field(default_factory=dict)  # size -> ARM code its PUT gets (once each)
     wakes: list[int] = field(default_factory=list)
+    routes: list[tuple[str, bool]] = field(default_factory=list)  # (workspace, to the gateway?) per step
 
     async def _gate(self, name: str) -> None:
         """Hold the activity while the test keeps its gate closed (to catch the workflow mid-step)."""
@@ -122,6 +124,8 @@ class FakeCloud:
             self.sample_inference_traffic,
             self.check_capacity,
             self.wake_capacity_waiters,
+            self.route_service_to_gateway,
+            self.route_service_to_model,
         ]
 
     # ---- the region's quota and the queue -------------------------------------------------------------
@@ -286,6 +290,18 @@ class FakeCloud:
             self.held.pop(plan.name, None)
         if self.auto:
             self.nodes[plan.name] = count
+
+    @activity.defn(name=ActivityName.ROUTE_TO_GATEWAY)
+    async def route_service_to_gateway(self, plan: ProvisioningPlan) -> GatewayRoute:
+        self._count(ActivityName.ROUTE_TO_GATEWAY)
+        self.routes.append((plan.name, True))
+        return GatewayRoute(to_gateway=True, addresses=["10.0.0.9"])
+
+    @activity.defn(name=ActivityName.ROUTE_TO_MODEL)
+    async def route_service_to_model(self, plan: ProvisioningPlan) -> GatewayRoute:
+        self._count(ActivityName.ROUTE_TO_MODEL)
+        self.routes.append((plan.name, False))
+        return GatewayRoute(to_gateway=False)
 
     @activity.defn(name=ActivityName.SCALE_INFERENCE)
     async def scale_inference(self, scale: InferenceScale) -> None:
