@@ -83,6 +83,7 @@ class FakeCloud:
     refuse_sizes: dict[str, str] = field(default_factory=dict)  # size -> ARM code its PUT gets (once each)
     wakes: list[int] = field(default_factory=list)
     routes: list[tuple[str, bool]] = field(default_factory=list)  # (workspace, to the gateway?) per step
+    health_fails: bool = False  # the health check fails for good (a model that never answers)
 
     async def _gate(self, name: str) -> None:
         """Hold the activity while the test keeps its gate closed (to catch the workflow mid-step)."""
@@ -274,6 +275,8 @@ class FakeCloud:
     async def check_inference_health(self, plan: ProvisioningPlan) -> HealthReport:
         await self._gate(ActivityName.CHECK_HEALTH)
         self._count(ActivityName.CHECK_HEALTH)
+        if self.health_fails:
+            raise ApplicationError("the model did not answer", type="InferenceUnhealthy", non_retryable=True)
         return HealthReport(model=plan.served_model_name, answer="stand-in answer")
 
     @activity.defn(name=ActivityName.WRITE_STATUS)
@@ -332,13 +335,18 @@ class FakeCloud:
                             "namespace": "default",
                             "annotations": self.annotations.get(name, {}),
                         },
-                        "status": {"state": "Ready"},
+                        "status": {"state": "Ready", "conditions": self._conditions_of(name)},
                     }
                 )
                 or SweepCandidate(ref=WorkspaceRef(namespace="default", name=name))
                 for name in sorted(ready)
             ]
         )
+
+    def _conditions_of(self, name: str) -> list[dict[str, Any]]:
+        """The conditions last written to the Workspace `name`, as the apiserver would serve them."""
+        written = [u for u in self.statuses if u.name == name]
+        return [c.model_dump(mode="json", by_alias=True) for c in written[-1].conditions] if written else []
 
     @activity.defn(name=SweepActivity.SAMPLE_TRAFFIC)
     async def sample_inference_traffic(self, ref: WorkspaceRef) -> TrafficSample:
