@@ -64,9 +64,11 @@ class Forwarder:
         url = f"{api.configuration.host}{resource}{path_qs if path_qs.startswith('/') else '/' + path_qs}"
         auth: dict[str, Any] = {}
         api.update_params_for_auth(auth, [], ["BearerToken"], resource, method, None)
-        response = api.call_api(
-            method, url, header_params={**passed, **auth}, body=body or None, _request_timeout=self.timeout
+        # The client's urllib3 pool itself: its `call_api` would JSON-encode a JSON body that is already bytes.
+        response = api.rest_client.pool_manager.request(
+            method, url, body=body or None, headers={**passed, **auth}, timeout=self.timeout
         )
-        response.read()
-        content_type = str(response.getheader("Content-Type") or "application/octet-stream")
-        return Answer(status=int(response.status), body=response.data or b"", content_type=content_type)
+        content_type = str(response.headers.get("Content-Type") or "application/octet-stream")
+        return Answer(
+            status=int(response.status), body=bytes(response.data or b""), content_type=content_type
+        )

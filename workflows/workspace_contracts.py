@@ -61,9 +61,8 @@ WAKE_QUERY = "wake"  # the wake gateway's view: Ready, or why not and the expect
 # The wake gateway: one Deployment in the system namespace; a suspended workspace's Service routes to it.
 WAKE_GATEWAY_APP = "kaito-wake-gateway"
 WAKE_GATEWAY_PORT = 8080
-WAKE_GATEWAY_MANAGED_BY = (
-    "kaito.sh/wake-gateway"  # our EndpointSlices' endpointslice.kubernetes.io/managed-by
-)
+# Our EndpointSlices' endpointslice.kubernetes.io/managed-by (a label value: no slash).
+WAKE_GATEWAY_MANAGED_BY = "wake-gateway.kaito.sh"
 ANNOTATION_ROUTED_TO = "kaito.sh/routed-to"  # on a workspace Service while the gateway holds it
 
 

@@ -278,7 +278,11 @@ class WorkspaceWorkflow(CapacityWaits):
         what = f"the GPU nodes of {plan.agent_pool} to be released"
         await self._steps.wait_for(what, self._recount_nodes, self._nodes_left, plan.node_ready_timeout)
         if workflow.patched(WAKE_GATEWAY):
-            await self._route(ActivityName.ROUTE_TO_GATEWAY, f"route Service {plan.name} to the wake gateway")
+            try:
+                summary = f"route Service {plan.name} to the wake gateway"
+                await self._route(ActivityName.ROUTE_TO_GATEWAY, summary)
+            except ApplicationError as failure:  # the GPUs are released all the same; callers get no wake
+                workflow.logger.warning("the Service stays unrouted: %s", failure.message)
         self._carried.suspended = SuspendedState(since=workflow.now(), reason=request.reason)
         self._suspend_request = None
         self._replicas = WorkloadReadiness(ready_replicas=0)
