@@ -64,7 +64,7 @@ class Forwarder:
         url = f"{api.configuration.host}{resource}{path_qs if path_qs.startswith('/') else '/' + path_qs}"
         auth: dict[str, Any] = {}
         api.update_params_for_auth(auth, [], ["BearerToken"], resource, method, None)
-        # The client's urllib3 pool itself: its `call_api` would JSON-encode a JSON body that is already bytes.
+        # The urllib3 pool itself: `call_api` would JSON-encode a JSON body that is bytes already.
         response = api.rest_client.pool_manager.request(
             method, url, body=body or None, headers={**passed, **auth}, timeout=self.timeout
         )
