@@ -228,7 +228,7 @@ def files() -> dict[str, str]:
     chart = {
         "apiVersion": "v2",
         "name": "kaito-temporal",
-        "description": "KAITO Workspaces as Temporal workflows: CRDs, RBAC, worker, controllers, wake gateway",
+        "description": "KAITO Workspaces as Temporal workflows: CRDs, RBAC, worker, controllers, gateway",
         "type": "application",
         "version": CHART_VERSION,
         "appVersion": APP_VERSION,
