@@ -49,8 +49,11 @@ def target_of(headers: "CIMultiDictProxy[str]") -> Target:
     if forwarded and forwarded[2] != WAKE_GATEWAY_APP:
         return Target(forwarded[1], forwarded[2])
     host = headers.get("Host", "").strip().lower()
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if _is_ip(name.strip("[]")):
+    if host.startswith("["):  # [IPv6]:port
+        name = host[1 : host.find("]")] if "]" in host else host
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if _is_ip(name):
         raise BadRequest(
             f"Host {host!r} is an IP address: call the workspace's Service by name (<name>.<namespace>.svc)"
         )
