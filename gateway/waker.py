@@ -10,7 +10,12 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.requests import Target
@@ -66,6 +71,8 @@ class Waker:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return refused(Phase.DELETED, f"no workspace {target.key}, or it has just been deleted")
             return refused(Phase.PENDING, f"Temporal did not answer the wake: {error.message}")
+        except WorkflowUpdateRPCTimeoutOrCancelledError as error:  # a Temporal outage longer than the poll
+            return refused(Phase.PENDING, f"the wake's answer did not come: {error}")
 
     async def status(self, target: Target) -> WakeAnswer:
         """Where the wake stands now (the workflow's `wake` query), for a caller that does not wait."""
