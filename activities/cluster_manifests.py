@@ -223,13 +223,22 @@ def gateway_service_account(setup: ClusterSetup) -> dict[str, Any]:
 
 
 def gateway_role() -> dict[str, Any]:
-    """The wake gateway forwards a held request to the model through the service proxy; nothing more."""
-    return _cluster_role(GATEWAY, [_rule([""], ["services/proxy"], ["get", "create"])])
+    """The wake gateway forwards a held request to the model through the service proxy, and keeps the
+    routed Services' endpoints on its running pods (the code patches ours only, found by label; RBAC lets
+    it neither create nor delete any)."""
+    return _cluster_role(
+        GATEWAY,
+        [
+            _rule([""], ["services/proxy"], ["get", "create"]),
+            _rule([""], ["endpoints"], ["get", "patch"]),
+            _rule(["discovery.k8s.io"], ["endpointslices"], ["list", "patch"]),
+        ],
+    )
 
 
 def gateway_pods_role(setup: ClusterSetup) -> dict[str, Any]:
-    """The worker reads the gateway's pods (their IPs are a suspended Service's endpoints), in the system
-    namespace only: with `workspace_namespaces` set, its namespaced rights do not reach there."""
+    """The worker and the gateway read the gateway's pods (their IPs are a suspended Service's endpoints),
+    in the system namespace only: with `workspace_namespaces` set, the worker's rights do not reach there."""
     return {
         "apiVersion": f"{RBAC}/v1",
         "kind": "Role",
@@ -244,7 +253,7 @@ def gateway_bindings(setup: ClusterSetup) -> list[dict[str, Any]]:
         "kind": "RoleBinding",
         "metadata": _meta(GATEWAY_PODS_ROLE, setup.namespace),
         "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": GATEWAY_PODS_ROLE},
-        "subjects": [_subject(setup, setup.worker_service_account)],
+        "subjects": [_subject(setup, setup.worker_service_account), _subject(setup, GATEWAY)],
     }
     return [_binding(GATEWAY, GATEWAY, _subject(setup, GATEWAY)), pods]
 

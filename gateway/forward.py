@@ -40,7 +40,7 @@ class Forwarder:
     _client: ApiClient | None = None
     _built = 0.0
 
-    def _api(self) -> ApiClient:
+    def api(self) -> ApiClient:
         if self._client is None or time.monotonic() - self._built > CLIENT_MAX_AGE_SECONDS:
             if self.kubeconfig:
                 self._client = kube_config.new_client_from_config(config_file=self.kubeconfig)
@@ -58,7 +58,7 @@ class Forwarder:
     def _forward(
         self, target: Target, method: str, path_qs: str, headers: dict[str, str], body: bytes
     ) -> Answer:
-        api = self._api()
+        api = self.api()
         passed = {k: v for k, v in headers.items() if k.title() in PASSED_HEADERS}
         resource = f"/api/v1/namespaces/{target.namespace}/services/{target.service}:{SERVICE_PORT}/proxy"
         url = f"{api.configuration.host}{resource}{path_qs if path_qs.startswith('/') else '/' + path_qs}"

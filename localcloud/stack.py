@@ -127,7 +127,7 @@ class LocalCloud:
         self._tasks: list[asyncio.Task[None]] = []
         self._socket_dir: Path | None = None
         self._liveness_url = f"http://127.0.0.1:{free_port()}/healthz"
-        self.gateway_address = ("127.0.0.1", free_port())  # the wake gateway process; its pod IP routes here
+        self.gateway_address = ("127.0.0.1", 0)  # the wake gateway process (its port: at its start)
         self.gateway_routes: GatewayPodRoutes | None = None
         self.supervisor = Supervisor(self.state_dir, self._changed, options.backoff)
         self._supervising: asyncio.Task[None] | None = None
@@ -212,13 +212,19 @@ class LocalCloud:
         await register_system_node(self.kube)  # where the gateway's pod is scheduled
         account = WAKE_GATEWAY_APP  # the bootstrap's gateway service account
         self.kubeconfigs["wake-gateway"] = await self._service_account_kubeconfig("wake-gateway", account)
+        self.gateway_address = (
+            "127.0.0.1",
+            free_port(),
+        )  # chosen just before it binds; its pod IP routes here
         self._spawn("wake-gateway", [sys.executable, "-m", "gateway"], self.gateway_env())
         await self._until_ready("wake-gateway", self._gateway_live)
         self.gateway_routes = GatewayPodRoutes(self.kube, self.pod_network, self.gateway_address)
         self._tasks.append(asyncio.create_task(self._keep_running("gateway-routes", self.gateway_routes.run)))
 
     def gateway_env(self) -> dict[str, str]:
-        return gateway_env(self._base_env(), str(self.kubeconfigs["wake-gateway"]), self.gateway_address)
+        assert self.bootstrap_request is not None
+        kubeconfig, namespace = str(self.kubeconfigs["wake-gateway"]), self.bootstrap_request.namespace
+        return gateway_env(self._base_env(), kubeconfig, self.gateway_address, namespace)
 
     async def _gateway_live(self) -> bool:
         url = "http://{}:{}/_wake-gateway/healthz".format(*self.gateway_address)

@@ -54,9 +54,16 @@ async def register_system_node(api: ApiClient) -> None:
             raise
 
 
-def gateway_env(base: dict[str, str], kubeconfig: str, address: Address) -> dict[str, str]:
-    """The gateway process's: Temporal from `base`, its service account's kubeconfig, its listen address."""
-    return {**base, "KUBECONFIG": kubeconfig, ADDRESS_VARIABLE: f"{address[0]}:{address[1]}"}
+def gateway_env(base: dict[str, str], kubeconfig: str, address: Address, namespace: str) -> dict[str, str]:
+    """The gateway process's: Temporal from `base`, its service account's kubeconfig, its listen address,
+    its namespace (a pod reads it from its service account) and a quick endpoints refresh."""
+    return {
+        **base,
+        "KUBECONFIG": kubeconfig,
+        ADDRESS_VARIABLE: f"{address[0]}:{address[1]}",
+        "KAITO_WAKE_GATEWAY_NAMESPACE": namespace,
+        "KAITO_WAKE_GATEWAY_REFRESH_SECONDS": "2",
+    }
 
 
 class GatewayPodRoutes:

@@ -205,3 +205,29 @@ def test_delete_while_requests_are_held_answers_them_503_and_leaves_nothing(
     wait_for(partial(gone, stack, "wake-doomed"), "wake-doomed to be gone", timeout=STEP_TIMEOUT)
     left = stack.kubectl("get", "endpoints,endpointslices", "-o", "name").stdout
     assert "wake-doomed" not in left, left
+
+
+def test_routed_endpoints_follow_the_gateway_pods_that_run(stack: Stack, caller: Caller) -> None:
+    """A gateway pod replaced since the suspend (here: our slice and Endpoints made to list an address no
+    gateway pod has) is corrected by the gateway's own refresh, and the request still wakes the workspace."""
+    suspended(stack, "wake-moved")
+    current = gateway_pod_ips(stack)
+    stale = {"endpoints": [{"addresses": ["10.244.99.99"], "conditions": {"ready": True}}]}
+    stack.kubectl(
+        "patch", "endpointslice", "wake-moved-wake-gateway", "--type=merge", "-p", json.dumps(stale)
+    )
+    stale_endpoints = {
+        "subsets": [{"addresses": [{"ip": "10.244.99.99"}], "ports": [{"name": "http", "port": 8080}]}]
+    }
+    stack.kubectl("patch", "endpoints", "wake-moved", "--type=merge", "-p", json.dumps(stale_endpoints))
+    assert routed_to_gateway(stack, "wake-moved") == ["10.244.99.99"]
+    wait_for(
+        lambda: routed_to_gateway(stack, "wake-moved") == current,
+        "the gateway to route the Service to its running pods again", timeout=60,
+    )  # fmt: skip
+    endpoints = get_json(stack, "endpoints", "wake-moved")
+    assert [a["ip"] for s in endpoints["subsets"] for a in s["addresses"]] == current
+    assert answered_by_the_model(caller.chat("wake-moved", headers=HOLD), "wake-moved")
+
+    stack.kubectl("delete", "workspace", "wake-moved", "--timeout=120s")
+    wait_for(partial(gone, stack, "wake-moved"), "wake-moved to be gone", timeout=STEP_TIMEOUT)
