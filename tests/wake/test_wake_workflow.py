@@ -45,6 +45,7 @@ async def test_suspend_routes_to_the_gateway_and_fifty_wakes_make_one_resume(
         assert all(a.ready and a.phase == Phase.READY for a in answers)
         assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 2, "the first bring-up and ONE resume"
         assert cloud.routes == [("sleepy", True), ("sleepy", False)], "routed back to the model once"
+        assert cloud.applied_routed == [False, True], "the resume's apply keeps the gateway's routing"
 
         again = await wake(handle)  # a late request that still reached the gateway: answered at once
         assert again.ready and cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 2

@@ -84,6 +84,7 @@ class FakeCloud:
     wakes: list[int] = field(default_factory=list)
     routes: list[tuple[str, bool]] = field(default_factory=list)  # (workspace, to the gateway?) per step
     health_fails: bool = False  # the health check fails for good (a model that never answers)
+    applied_routed: list[bool] = field(default_factory=list)  # each ensure_inference: Service kept routed?
 
     async def _gate(self, name: str) -> None:
         """Hold the activity while the test keeps its gate closed (to catch the workflow mid-step)."""
@@ -252,6 +253,7 @@ class FakeCloud:
     async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
         await self._gate(ActivityName.ENSURE_INFERENCE)
         self._count(ActivityName.ENSURE_INFERENCE)
+        self.applied_routed.append(plan.routed_to_gateway)
         if self.auto:
             self.replicas[plan.name] = plan.node_count
         return InferenceObjects(
