@@ -14,6 +14,7 @@ namespace (kube-apiserver `ResourceLocation`, v1.36), so through the proxy a rou
 Service reaches it through the proxy, the workspace named by the Host header an in-cluster client sends.
 """
 
+import asyncio
 from functools import partial
 from typing import Any, cast
 
@@ -36,6 +37,7 @@ DEFAULT_GATEWAY_NAMESPACE = "kaito-system"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror"  # our slice exists: no mirrored copy
+ENDPOINTS_WAIT = 10.0  # seconds the route back waits for the endpoints controller to list the model
 PORT_NAME = "http"  # the workspace Service's port name (activities.workspace_objects.service)
 
 
@@ -186,4 +188,19 @@ class ServiceRoutingActivities:
         dynamic = await kube_api.dynamic_client(self._api, doing)
         serving = plan.model_copy(update={"routed_to_gateway": False})
         await kube_api.apply(dynamic, manifests.service(serving), field_manager=FIELD_MANAGER, doing=doing)
-        return GatewayRoute(to_gateway=False, detail="selector restored")
+        listed = await self._until_endpoints(plan, doing)
+        return GatewayRoute(to_gateway=False, addresses=listed, detail="selector restored")
+
+    async def _until_endpoints(self, plan: ProvisioningPlan, doing: str) -> list[str]:
+        """The model's addresses once the endpoints controller lists them (a moment after the selector is
+        back), so the health check that follows does not meet an empty Service; after ENDPOINTS_WAIT
+        seconds, none: the health check retries on its own."""
+        read = partial(self._core.read_namespaced_endpoints, plan.name, plan.namespace)
+        deadline = asyncio.get_running_loop().time() + ENDPOINTS_WAIT
+        while True:
+            endpoints = await kube_api.call_if_present(f"{doing}: read the Endpoints", read)
+            subsets = (endpoints.subsets if endpoints else None) or []
+            listed = [str(a.ip) for subset in subsets for a in subset.addresses or []]
+            if listed or asyncio.get_running_loop().time() > deadline:
+                return listed
+            await asyncio.sleep(0.2)
