@@ -3,6 +3,7 @@
 #   python -m worker                   the provisioning worker (task queue kaito-provisioning)
 #   python -m worker.bootstrap_worker  the bootstrap worker (task queue kaito-bootstrap)
 #   python -m controllers              the kopf controllers
+#   python -m gateway                  the wake gateway (a suspended workspace's Service routes to it)
 #   python -m localcloud.azure         the ARM + Entra emulator
 # Build: docker build -t kaito-temporal:0.1.0 .   (the default, last stage)
 # The `temporal` target is the Temporal server, its SQL schema tool and the UI server, built from the same
@@ -36,7 +37,7 @@ RUN python -m venv /opt/kaito
 WORKDIR /app
 # Dependencies first (pinned in pyproject.toml), so a source change reuses this layer.
 COPY pyproject.toml README.md ./
-RUN mkdir presets workflows activities worker connections controllers localcloud kaitoctl \
+RUN mkdir presets workflows activities worker connections controllers localcloud kaitoctl gateway \
     && /opt/kaito/bin/pip install --no-cache-dir .
 COPY presets presets
 COPY workflows workflows
@@ -46,6 +47,7 @@ COPY connections connections
 COPY controllers controllers
 COPY localcloud localcloud
 COPY kaitoctl kaitoctl
+COPY gateway gateway
 COPY deploy/crds deploy/crds
 # Our own code runs from /app (the CRD is read beside the packages), installed without copying it twice.
 RUN /opt/kaito/bin/pip install --no-cache-dir --no-deps --editable . \

@@ -15,7 +15,11 @@ What is installed:
   and their one leader-election Lease in their own namespace (two replicas, one active:
   `controllers.leadership`). Temporal workers need no leader election;
 * the worker and controller Deployments (probes, resources, a PodDisruptionBudget each) and the worker's
-  metrics Service; worker pods carry `azure.workload.identity/use: "true"`, so the
+  metrics Service;
+* the wake gateway: one Deployment (and its Service and PodDisruptionBudget) that a suspended workspace's
+  Service routes to; its service account may only use the service proxy (to forward a held request to
+  the model once woken), and the worker may write Endpoints and EndpointSlices (the routing) and read
+  the gateway's pods; worker pods carry `azure.workload.identity/use: "true"`, so the
   webhook projects a service-account token (audience api://AzureADTokenExchange) and sets
   AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_FEDERATED_TOKEN_FILE / AZURE_AUTHORITY_HOST for
   `DefaultAzureCredential`. The worker holds no secret.
@@ -37,6 +41,7 @@ from workflows.bootstrap_contracts import (
     WI_USE_LABEL,
     ClusterSetup,
 )
+from workflows.workspace_contracts import WAKE_GATEWAY_APP, WAKE_GATEWAY_PORT
 from workflows.workspace_spec import API_GROUP, PLURAL
 
 # Who applies these objects: their `app.kubernetes.io/managed-by` label and the server-side-apply field
@@ -49,6 +54,8 @@ PART_OF = {"app.kubernetes.io/part-of": "kaito-temporal", "app.kubernetes.io/man
 WORKER = "kaito-worker"
 CONTROLLER = "kaito-controller"
 WORKER_CLUSTER = "kaito-worker-cluster"
+GATEWAY = WAKE_GATEWAY_APP  # its Deployment, Service, service account and ClusterRole
+GATEWAY_PODS_ROLE = "kaito-worker-gateway-pods"
 CONTROLLER_PROBE_PORT = 8080
 WORKER_METRICS_PORT = 9464
 LEADER_LEASE = "kaito-controller"  # controllers.leadership.LEASE_NAME
@@ -175,6 +182,9 @@ def worker_role() -> dict[str, Any]:
             _rule([""], ["services/proxy"], ["get", "create"]),
             _rule([""], ["pods"], READ),
             _rule([""], ["pods/proxy"], ["get"]),
+            # A suspended workspace's Service routes to the wake gateway: its Endpoints and EndpointSlice.
+            _rule([""], ["endpoints"], ["get", "create", "delete"]),
+            _rule(["discovery.k8s.io"], ["endpointslices"], ["get", "create", "delete"]),
             # A workspace's inference.config ConfigMap, read as KAITO's admission reads it.
             _rule([""], ["configmaps"], ["get"]),
             EVENTS_RULE,
@@ -206,6 +216,46 @@ def controller_role() -> dict[str, Any]:
             EVENTS_RULE,
         ],
     )
+
+
+def gateway_service_account(setup: ClusterSetup) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(GATEWAY, setup.namespace)}
+
+
+def gateway_role() -> dict[str, Any]:
+    """The wake gateway forwards a held request to the model through the service proxy, and keeps the
+    routed Services' endpoints on its running pods (the code patches ours only, found by label; RBAC lets
+    it neither create nor delete any)."""
+    return _cluster_role(
+        GATEWAY,
+        [
+            _rule([""], ["services/proxy"], ["get", "create"]),
+            _rule([""], ["endpoints"], ["get", "patch"]),
+            _rule(["discovery.k8s.io"], ["endpointslices"], ["list", "patch"]),
+        ],
+    )
+
+
+def gateway_pods_role(setup: ClusterSetup) -> dict[str, Any]:
+    """The worker and the gateway read the gateway's pods (their IPs are a suspended Service's endpoints),
+    in the system namespace only: with `workspace_namespaces` set, the worker's rights do not reach there."""
+    return {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "Role",
+        "metadata": _meta(GATEWAY_PODS_ROLE, setup.namespace),
+        "rules": [_rule([""], ["pods"], ["get", "list"])],
+    }
+
+
+def gateway_bindings(setup: ClusterSetup) -> list[dict[str, Any]]:
+    pods = {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(GATEWAY_PODS_ROLE, setup.namespace),
+        "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": GATEWAY_PODS_ROLE},
+        "subjects": [_subject(setup, setup.worker_service_account), _subject(setup, GATEWAY)],
+    }
+    return [_binding(GATEWAY, GATEWAY, _subject(setup, GATEWAY)), pods]
 
 
 def leader_election_role(setup: ClusterSetup) -> dict[str, Any]:
@@ -275,6 +325,10 @@ def access_manifests(setup: ClusterSetup) -> list[dict[str, Any]]:
         *bindings(setup),
         leader_election_role(setup),
         leader_election_binding(setup),
+        gateway_service_account(setup),
+        gateway_role(),
+        gateway_pods_role(setup),
+        *gateway_bindings(setup),
     ]
 
 
@@ -432,6 +486,33 @@ def controller_deployment(setup: ClusterSetup, defaults: ComponentDefaults) -> d
     )
 
 
+def gateway_deployment(setup: ClusterSetup, defaults: ComponentDefaults) -> dict[str, Any]:
+    """The wake gateway: stateless, so any number of replicas; each holds requests while a workspace wakes."""
+    env = [{"name": "KAITO_WAKE_GATEWAY_ADDRESS", "value": f"0.0.0.0:{WAKE_GATEWAY_PORT}"}]
+    container = _container("gateway", setup, defaults, "gateway", env)
+    container["ports"] = [{"name": "http", "containerPort": WAKE_GATEWAY_PORT}]
+    probe = {"httpGet": {"path": "/_wake-gateway/healthz", "port": "http"}, "periodSeconds": 10}
+    container["readinessProbe"] = probe
+    container["livenessProbe"] = {**probe, "periodSeconds": 20, "failureThreshold": 3}
+    # A held request may wait minutes for GPU nodes: a rollout lets the held ones finish first.
+    return _deployment(
+        GATEWAY, setup, defaults, setup.gateway_replicas, GATEWAY, container, grace_seconds=900
+    )
+
+
+def gateway_service(setup: ClusterSetup) -> dict[str, Any]:
+    """The gateway's own Service: how a caller reaches it through the apiserver's service proxy."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(GATEWAY, setup.namespace),
+        "spec": {
+            "selector": {"app.kubernetes.io/name": GATEWAY},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        },
+    }
+
+
 def disruption_budget(setup: ClusterSetup, name: str) -> dict[str, Any]:
     """At most one pod of the Deployment evicted at a time: a drain proceeds, never empties it at once."""
     return {
@@ -456,8 +537,12 @@ def worker_metrics_service(setup: ClusterSetup) -> dict[str, Any]:
 
 
 def component_manifests(setup: ClusterSetup, defaults: ComponentDefaults) -> list[dict[str, Any]]:
-    """The two Deployments."""
-    return [worker_deployment(setup, defaults), controller_deployment(setup, defaults)]
+    """The three Deployments: worker, controllers, wake gateway."""
+    return [
+        worker_deployment(setup, defaults),
+        controller_deployment(setup, defaults),
+        gateway_deployment(setup, defaults),
+    ]
 
 
 def service_manifests(setup: ClusterSetup) -> list[dict[str, Any]]:
@@ -465,5 +550,7 @@ def service_manifests(setup: ClusterSetup) -> list[dict[str, Any]]:
     return [
         disruption_budget(setup, WORKER),
         disruption_budget(setup, CONTROLLER),
+        disruption_budget(setup, GATEWAY),
         worker_metrics_service(setup),
+        gateway_service(setup),
     ]

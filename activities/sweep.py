@@ -6,6 +6,8 @@ answers with an error, or the text is not Prometheus' exposition format) gives n
 the sweep never suspends on missing data.
 """
 
+import contextlib
+from datetime import datetime
 from functools import partial
 from typing import Any, cast
 
@@ -15,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import kube_api
+from workflows.conditions import SUSPENDED
 from workflows.durations import parse_duration
 from workflows.naming import INFERENCE_PORT, LABEL_WORKSPACE
 from workflows.sweep_contracts import (
@@ -45,7 +48,18 @@ def candidate_from(workspace: dict[str, Any]) -> SweepCandidate | None:
         window = parse_duration(window_text) if window_text else None
     except ValueError as bad:
         return SweepCandidate(ref=ref, opted_out=opted_out, problem=f"{ANNOTATION_IDLE_WINDOW}: {bad}")
-    return SweepCandidate(ref=ref, opted_out=opted_out, idle_window=window)
+    return SweepCandidate(
+        ref=ref, opted_out=opted_out, idle_window=window, awake_since=awake_since(workspace)
+    )
+
+
+def awake_since(workspace: dict[str, Any]) -> datetime | None:
+    """When the workspace last came back from zero: its Suspended condition's turn to False, if any."""
+    for condition in (workspace.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == SUSPENDED and condition.get("status") == "False":
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                return datetime.fromisoformat(str(condition["lastTransitionTime"]).replace("Z", "+00:00"))
+    return None
 
 
 def request_count(metrics: str) -> int:

@@ -24,7 +24,11 @@ from workflows.naming import (
     SERVICE_PORT,
     headless_service_name,
 )
-from workflows.workspace_contracts import ProvisioningPlan
+from workflows.workspace_contracts import (
+    ANNOTATION_ROUTED_TO,
+    WAKE_GATEWAY_APP,
+    ProvisioningPlan,
+)
 
 WORKSPACE_API_GROUP_VERSION = "kaito.sh/v1beta1"
 PROBE_PERIOD_SECONDS = 10
@@ -105,8 +109,9 @@ def _metadata(plan: ProvisioningPlan, name: str) -> dict[str, Any]:
 
 
 def service(plan: ProvisioningPlan) -> dict[str, Any]:
-    """ClusterIP Service: port 80 to the inference server's 5000, as KAITO exposes it."""
-    return {
+    """ClusterIP Service: port 80 to the inference server's 5000, as KAITO exposes it; while the wake
+    gateway holds it (`plan.routed_to_gateway`), without a selector: its endpoints are the gateway's."""
+    body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _metadata(plan, plan.name),
@@ -118,6 +123,10 @@ def service(plan: ProvisioningPlan) -> dict[str, Any]:
             ],
         },
     }
+    if plan.routed_to_gateway:
+        del body["spec"]["selector"]
+        body["metadata"]["annotations"] = {ANNOTATION_ROUTED_TO: WAKE_GATEWAY_APP}
+    return body
 
 
 def headless_service(plan: ProvisioningPlan) -> dict[str, Any]:

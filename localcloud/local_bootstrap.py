@@ -120,6 +120,7 @@ def local_request(config: EmulatorConfig, **overrides: object) -> BootstrapReque
         "cluster_name": cluster.name,
         "worker_replicas": 0,
         "controller_replicas": 0,
+        "gateway_replicas": 1,  # a pod for its address; the process behind it is localcloud.wake_gateway's
     }
     fields.update(overrides)
     return BootstrapRequest.model_validate(fields)

@@ -69,8 +69,9 @@ from localcloud.stack_file import BootstrapSummary, StackInfo
 from localcloud.standins import StandInManager
 from localcloud.supervision import Backoff, Component, Supervisor
 from localcloud.temporal_server import TEMPORAL_KINDS, TemporalKind, temporal_launcher
+from localcloud.wake_gateway import GatewayPodRoutes, gateway_env, register_system_node
 from workflows.bootstrap_contracts import BOOTSTRAP_TASK_QUEUE, BootstrapRequest, BootstrapResult
-from workflows.workspace_contracts import TASK_QUEUE
+from workflows.workspace_contracts import TASK_QUEUE, WAKE_GATEWAY_APP
 
 log = logging.getLogger("kaito.localcloud")
 REPO = Path(__file__).resolve().parent.parent
@@ -126,6 +127,8 @@ class LocalCloud:
         self._tasks: list[asyncio.Task[None]] = []
         self._socket_dir: Path | None = None
         self._liveness_url = f"http://127.0.0.1:{free_port()}/healthz"
+        self.gateway_address = ("127.0.0.1", 0)  # the wake gateway process (its port: at its start)
+        self.gateway_routes: GatewayPodRoutes | None = None
         self.supervisor = Supervisor(self.state_dir, self._changed, options.backoff)
         self._supervising: asyncio.Task[None] | None = None
         self._published = False  # stack.json is written once everything serves, then on every change
@@ -198,8 +201,38 @@ class LocalCloud:
             await self._until_ready("worker", partial(self._polling, "worker", TASK_QUEUE))
         if self.options.with_controllers:
             await self._until_ready("controllers", self._controllers_live)
+        if self.options.with_worker:
+            await self._start_gateway()
         self.timings["total"] = loop.time() - began
         self._supervise()
+
+    async def _start_gateway(self) -> None:
+        """The wake gateway process, and the route from its kwok pod's IP to it."""
+        assert self.kube is not None
+        await register_system_node(self.kube)  # where the gateway's pod is scheduled
+        account = WAKE_GATEWAY_APP  # the bootstrap's gateway service account
+        self.kubeconfigs["wake-gateway"] = await self._service_account_kubeconfig("wake-gateway", account)
+        self.gateway_address = (
+            "127.0.0.1",
+            free_port(),
+        )  # chosen just before it binds; its pod IP routes here
+        self._spawn("wake-gateway", [sys.executable, "-m", "gateway"], self.gateway_env())
+        await self._until_ready("wake-gateway", self._gateway_live)
+        self.gateway_routes = GatewayPodRoutes(self.kube, self.pod_network, self.gateway_address)
+        self._tasks.append(asyncio.create_task(self._keep_running("gateway-routes", self.gateway_routes.run)))
+
+    def gateway_env(self) -> dict[str, str]:
+        assert self.bootstrap_request is not None
+        kubeconfig, namespace = str(self.kubeconfigs["wake-gateway"]), self.bootstrap_request.namespace
+        return gateway_env(self._base_env(), kubeconfig, self.gateway_address, namespace)
+
+    async def _gateway_live(self) -> bool:
+        url = "http://{}:{}/_wake-gateway/healthz".format(*self.gateway_address)
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                return response.status == 200
+        except aiohttp.ClientError:
+            return False
 
     # ---- supervision ----------------------------------------------------------------------------
 
@@ -275,6 +308,7 @@ class LocalCloud:
                 [python, "-m", "worker"], self.worker_env, partial(self._polling, "worker", TASK_QUEUE),
             ),
             "controllers": ([python, "-m", "controllers"], self.controller_env, self._controllers_live),
+            "wake-gateway": ([python, "-m", "gateway"], self.gateway_env, self._gateway_live),
         }  # fmt: skip
 
     async def _keep_running(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
@@ -468,7 +502,9 @@ class LocalCloud:
             await asyncio.gather(self._supervising, return_exceptions=True)
             self._supervising = None
         self._published = False
-        for name in ("controllers", "worker", "bootstrap-worker"):
+        if self.gateway_routes is not None:
+            self.gateway_routes.stop()
+        for name in ("wake-gateway", "controllers", "worker", "bootstrap-worker"):
             process = self.processes.pop(name, None)
             if process is not None:
                 await asyncio.to_thread(stop_process, process)

@@ -58,6 +58,7 @@ SETUP = ClusterSetup.model_construct(
     image="@@str:image@@",
     worker_replicas="@@int:worker.replicas@@",  # type: ignore[arg-type]  # placeholders, not counts
     controller_replicas="@@int:controller.replicas@@",  # type: ignore[arg-type]
+    gateway_replicas="@@int:gateway.replicas@@",  # type: ignore[arg-type]
     workspace_namespaces=None,
 )
 DEFAULTS = cm.ComponentDefaults(
@@ -87,6 +88,7 @@ def values() -> dict[str, Any]:
     fields = ClusterSetup.model_fields
     worker_container = _container(cm.worker_deployment(_example_setup(), component))
     controller = _container(cm.controller_deployment(_example_setup(), component))
+    gateway = _container(cm.gateway_deployment(_example_setup(), component))
     return {
         "namespace": {"create": True, "name": DEFAULT_NAMESPACE},
         "image": component.image,
@@ -102,6 +104,7 @@ def values() -> dict[str, Any]:
             "replicas": 2,  # two replicas, one active: the standby takes the Lease when the leader goes
             "resources": controller["resources"],
         },
+        "gateway": {"replicas": fields["gateway_replicas"].default, "resources": gateway["resources"]},
         "rbac": {"workspaceNamespaces": []},
         "temporal": {
             "mode": connection.mode,
@@ -132,7 +135,8 @@ def _mark_blocks(body: dict[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(body)
     if body["kind"] != "Deployment":
         return body
-    part = "worker" if body["metadata"]["name"] == cm.WORKER else "controller"
+    parts = {cm.WORKER: "worker", cm.CONTROLLER: "controller", cm.GATEWAY: "gateway"}
+    part = parts[body["metadata"]["name"]]
     pod = body["spec"]["template"]["spec"]
     container = pod["containers"][0]
     container["resources"] = f"@@block:{part}.resources@@"
@@ -224,7 +228,7 @@ def files() -> dict[str, str]:
     chart = {
         "apiVersion": "v2",
         "name": "kaito-temporal",
-        "description": "KAITO Workspaces as durable Temporal workflows: CRDs, RBAC, worker and controllers",
+        "description": "KAITO Workspaces as Temporal workflows: CRDs, RBAC, worker, controllers, gateway",
         "type": "application",
         "version": CHART_VERSION,
         "appVersion": APP_VERSION,
@@ -238,7 +242,13 @@ def files() -> dict[str, str]:
         + dump([cm.namespace(SETUP)])
         + "{{- end }}\n",
         "templates/serviceaccounts.yaml": HEADER
-        + dump([cm.worker_service_account(SETUP), cm.controller_service_account(SETUP)]),
+        + dump(
+            [
+                cm.worker_service_account(SETUP),
+                cm.controller_service_account(SETUP),
+                cm.gateway_service_account(SETUP),
+            ]
+        ),
         "templates/rbac.yaml": HEADER + _rbac(),
         "templates/deployments.yaml": HEADER + dump(cm.component_manifests(SETUP, DEFAULTS)),
         "templates/services.yaml": HEADER + dump(cm.service_manifests(SETUP)),

@@ -14,6 +14,7 @@ from activities.health import HealthActivities
 from activities.inferenceset_activities import InferenceSetActivities
 from activities.kube_objects import KubeActivities
 from activities.planning import PlanningActivities
+from activities.service_routing import ServiceRoutingActivities
 from activities.sweep import SweepActivities
 from worker.settings import WorkerSettings
 from workflows.inferenceset_workflow import InferenceSetWorkflow
@@ -39,6 +40,7 @@ def provisioning_activities(
     objects = KubeActivities(kube)
     sweep = SweepActivities(kube)
     sets = InferenceSetActivities(kube)
+    routing = ServiceRoutingActivities(kube)
     return [
         PlanningActivities(config).validate_workspace,
         objects.ensure_workspace_object,
@@ -61,4 +63,6 @@ def provisioning_activities(
         sets.write_inferenceset_status,
         capacity.check_capacity,
         capacity.wake_capacity_waiters,
+        routing.route_service_to_gateway,
+        routing.route_service_to_model,
     ]

@@ -64,6 +64,8 @@ OPTIONS: dict[str, ActivityOptions] = {
     ActivityName.COUNT_READY_REPLICAS: SHORT,
     ActivityName.DELETE_INFERENCE: SHORT,
     ActivityName.CHECK_CAPACITY: SHORT,
+    ActivityName.ROUTE_TO_GATEWAY: SHORT,
+    ActivityName.ROUTE_TO_MODEL: SHORT,
     ActivityName.WAKE_CAPACITY_WAITERS: ActivityOptions(
         start_to_close=timedelta(seconds=30), schedule_to_close=timedelta(minutes=2)
     ),

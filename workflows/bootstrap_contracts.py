@@ -72,6 +72,7 @@ class BootstrapRequest(BaseModel):
     image: str | None = Field(default=None, description="worker/controller image; None: the setting")
     worker_replicas: int = Field(default=1, ge=0)
     controller_replicas: int = Field(default=1, ge=0, le=1)  # kopf runs standalone: one replica
+    gateway_replicas: int = Field(default=2, ge=0, description="wake gateway pods (stateless)")
     workspace_namespaces: list[str] | None = Field(
         default=None,
         description="bind the worker's namespaced rights only in these namespaces; None: cluster-wide",
@@ -141,6 +142,7 @@ class ClusterSetup(BaseModel):
     image: str | None = None
     worker_replicas: int = 1
     controller_replicas: int = 1
+    gateway_replicas: int = 2
     workspace_namespaces: list[str] | None = None
 
 

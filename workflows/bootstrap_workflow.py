@@ -184,6 +184,7 @@ class BootstrapWorkflow:
             image=req.image,
             worker_replicas=req.worker_replicas,
             controller_replicas=req.controller_replicas,
+            gateway_replicas=req.gateway_replicas,
             workspace_namespaces=req.workspace_namespaces,
         )
         applied = [

@@ -31,6 +31,9 @@ class SweepCandidate(BaseModel):
     ref: WorkspaceRef
     opted_out: bool = False
     idle_window: timedelta | None = None
+    # When it last came back from zero (its Suspended condition turned False): the idle clock starts no
+    # earlier, so a workspace woken by a request is not suspended again by the next sweep.
+    awake_since: datetime | None = None
     problem: str | None = Field(default=None, description="why its annotations could not be used")
 
 

@@ -88,6 +88,8 @@ class ScaleToZeroSweep:
             result.state.counters[key] = CounterSeen(total=sample.requests_total, since=now)
             await _signal(handle, SignalName.TRAFFIC_OBSERVED, TrafficObserved(at=now))
             return
+        if candidate.awake_since is not None and seen.since < candidate.awake_since:
+            seen = CounterSeen(total=seen.total, since=candidate.awake_since)  # woken since: clock restarts
         result.state.counters[key] = seen
         window = candidate.idle_window or default_window
         if now - seen.since >= window:

@@ -35,6 +35,8 @@ class ActivityName(StrEnum):
     WRITE_STATUS = "write_workspace_status"
     CHECK_CAPACITY = "check_capacity"
     WAKE_CAPACITY_WAITERS = "wake_capacity_waiters"
+    ROUTE_TO_GATEWAY = "route_service_to_gateway"
+    ROUTE_TO_MODEL = "route_service_to_model"
 
 
 class SignalName(StrEnum):
@@ -50,9 +52,18 @@ class SignalName(StrEnum):
 
 class UpdateName(StrEnum):
     RESUME = "resume"
+    WAKE = "wake"
 
 
 STATUS_QUERY = "status"
+WAKE_QUERY = "wake"  # the wake gateway's view: Ready, or why not and the expected wait
+
+# The wake gateway: one Deployment in the system namespace; a suspended workspace's Service routes to it.
+WAKE_GATEWAY_APP = "kaito-wake-gateway"
+WAKE_GATEWAY_PORT = 8080
+# Our EndpointSlices' endpointslice.kubernetes.io/managed-by (a label value: no slash).
+WAKE_GATEWAY_MANAGED_BY = "wake-gateway.kaito.sh"
+ANNOTATION_ROUTED_TO = "kaito.sh/routed-to"  # on a workspace Service while the gateway holds it
 
 
 class Phase(StrEnum):
@@ -109,6 +120,9 @@ class ProvisioningPlan(BaseModel):
     preferred_nodes: list[str] = Field(default_factory=list)
     mig_profile: str | None = None  # BYO: one MIG slice of this profile per replica
     spot: bool = Field(default=False, description="Spot VMs: evicted VMs deleted, price capped at on-demand")
+    routed_to_gateway: bool = Field(
+        default=False, description="the Service routes to the wake gateway: applying it keeps it so"
+    )
 
 
 class AgentPoolState(BaseModel):
@@ -318,6 +332,30 @@ class PoolScale(BaseModel):
     count: int = Field(ge=0, le=1000)
 
 
+class GatewayRoute(BaseModel):
+    """Where a workspace's Service sends its requests after a routing step, and to which addresses."""
+
+    to_gateway: bool
+    addresses: list[str] = Field(default_factory=list)
+    detail: str = ""
+
+
+class WakeRequest(BaseModel):
+    """The wake gateway's `wake` update: a request for this workspace arrived while it was suspended."""
+
+    reason: str = "a request arrived at the wake gateway"
+
+
+class WakeAnswer(BaseModel):
+    """The `wake` update's answer: Ready (forward the held requests), or why not and when to retry."""
+
+    phase: Phase
+    ready: bool
+    reason: str = ""
+    endpoint: str | None = None
+    eta_seconds: float | None = Field(default=None, description="expected seconds until Ready, if waking")
+
+
 class SuspendedState(BaseModel):
     since: datetime
     reason: str
@@ -337,3 +375,6 @@ class CarriedState(BaseModel):
     spot_usd_saved: float = 0.0
     evictions: list[datetime] = Field(default_factory=list)
     spot_given_up: bool = False
+    # The Service routes to the wake gateway (set by the suspend's routing step, cleared by the resume's).
+    routed_to_gateway: bool = False
+    woken_at: datetime | None = None

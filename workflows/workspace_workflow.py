@@ -18,9 +18,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.spot import too_many_evictions
     from workflows.workspace_capacity import CAPACITY_AWARE, CAPACITY_CODES, CapacityWaits
     from workflows.workspace_contracts import (
+        WAKE_QUERY,
         WORKSPACE_WORKFLOW,
         ActivityName,
         AgentPoolState,
+        GatewayRoute,
         HealthReport,
         InferenceObjects,
         InferenceScale,
@@ -32,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         SuspendedState,
         SuspendRequest,
         UpdateName,
+        WakeAnswer,
+        WakeRequest,
         WorkloadReadiness,
         WorkspaceResult,
         WorkspaceStatus,
@@ -40,6 +44,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.workspace_spec import Workspace, WorkspaceUndecodable
     from workflows.workspace_steps import DeleteRequested, Steps
     from workflows.workspace_validation import check_update
+
+# The wake gateway: the suspend routes the Service to it, the resume routes it back to the model, and a
+# `wake` update (the gateway's) starts the resume. Runs that suspended before this keep their Service as is.
+WAKE_GATEWAY = "wake-gateway-routing"
+# What a resume goes through, in order; the sum of their last durations is the wake's expected time.
+BRING_UP_PHASES = (
+    Phase.CREATING_NODE_POOL,
+    Phase.WAITING_FOR_NODES,
+    Phase.DEPLOYING,
+    Phase.WAITING_FOR_INFERENCE,
+    Phase.HEALTH_CHECKING,
+)
 
 
 # An input that does not decode as a Workspace (`temporal workflow start` with a hostile manifest)
@@ -56,6 +72,10 @@ class WorkspaceWorkflow(CapacityWaits):
         self._steps = Steps(delete_requested=lambda: self._delete_requested)
         self._init_capacity()
         self._serving: tuple[str, str, str] | None = None  # (model, Service, endpoint) once Ready
+        self._wake_estimate: float | None = (
+            None  # seconds a bring-up took last time, set when a resume starts
+        )
+        self._wake_started = workflow.now()
 
     @workflow.run
     async def run(self, workspace: Workspace) -> WorkspaceResult:
@@ -99,7 +119,11 @@ class WorkspaceWorkflow(CapacityWaits):
         await self._enter(Phase.DEPLOYING, f"deploying {plan.model} ({plan.runtime}) and its Service")
         self._created_inference = True
         summary = f"apply Service and {plan.model} workload"
-        objects = await self._steps.run(ActivityName.ENSURE_INFERENCE, plan, InferenceObjects, summary)
+        # While the wake gateway holds the Service, applying it must not put the model's selector back yet.
+        routed = (
+            plan.model_copy(update={"routed_to_gateway": True}) if self._carried.routed_to_gateway else plan
+        )
+        objects = await self._steps.run(ActivityName.ENSURE_INFERENCE, routed, InferenceObjects, summary)
         self._endpoint = objects.endpoint
 
         await self._enter(Phase.WAITING_FOR_INFERENCE, f"waiting for {plan.model} to load")
@@ -108,6 +132,8 @@ class WorkspaceWorkflow(CapacityWaits):
             what, self._recount_replicas, self._replicas_short, plan.inference_ready_timeout
         )
 
+        if self._carried.routed_to_gateway:  # the model is loaded: the Service routes to it again
+            await self._route(ActivityName.ROUTE_TO_MODEL, f"route Service {objects.service} to the model")
         await self._enter(Phase.HEALTH_CHECKING, f"GET /health and one chat completion via {objects.service}")
         summary = "health check through the Service"
         health = await self._steps.run(ActivityName.CHECK_HEALTH, plan, HealthReport, summary)
@@ -251,6 +277,12 @@ class WorkspaceWorkflow(CapacityWaits):
         )
         what = f"the GPU nodes of {plan.agent_pool} to be released"
         await self._steps.wait_for(what, self._recount_nodes, self._nodes_left, plan.node_ready_timeout)
+        if workflow.patched(WAKE_GATEWAY):
+            try:
+                summary = f"route Service {plan.name} to the wake gateway"
+                await self._route(ActivityName.ROUTE_TO_GATEWAY, summary)
+            except ApplicationError as failure:  # the GPUs are released all the same; callers get no wake
+                workflow.logger.warning("the Service stays unrouted: %s", failure.message)
         self._carried.suspended = SuspendedState(since=workflow.now(), reason=request.reason)
         self._suspend_request = None
         self._replicas = WorkloadReadiness(ready_replicas=0)
@@ -281,6 +313,8 @@ class WorkspaceWorkflow(CapacityWaits):
                 return
 
     async def _resume(self) -> bool:
+        self._wake_estimate = self._bring_up_seconds()
+        self._wake_started = workflow.now()
         self._end_suspension()
         await self._enter(Phase.RESUMING, "scaling the GPU pool back up")
         try:
@@ -299,6 +333,9 @@ class WorkspaceWorkflow(CapacityWaits):
         await self._scale_to_zero(
             "scale the workload back to 0", "scale the agent pool back to 0", to_end=True
         )
+        if workflow.patched(WAKE_GATEWAY) and not self._carried.routed_to_gateway:
+            summary = f"route Service {self._planned().name} back to the wake gateway"
+            await self._route(ActivityName.ROUTE_TO_GATEWAY, summary, to_end=True)
         suspended = SuspendedState(since=workflow.now(), reason=f"resume failed: {failure.message}")
         self._carried.suspended = suspended
         await self._enter(Phase.SUSPENDED, f"resume failed, still suspended: {failure.message}")
@@ -315,6 +352,18 @@ class WorkspaceWorkflow(CapacityWaits):
         await run(ActivityName.SCALE_AGENT_POOL, PoolScale(plan=plan, count=0), AgentPoolState, pool_summary)
         if workflow.patched(CAPACITY_AWARE):
             await self._wake_waiters(plan.instance_type)
+
+    async def _route(self, to: ActivityName, summary: str, *, to_end: bool = False) -> None:
+        """One routing step of the Service: to the wake gateway (suspend) or to the model (resume)."""
+        run = self._steps.run_to_end if to_end else self._steps.run
+        route = await run(to, self._planned(), GatewayRoute, summary)
+        self._carried.routed_to_gateway = route.to_gateway
+
+    def _bring_up_seconds(self) -> float | None:
+        """How long the last bring-up took, phase by phase: the wake's expected time (None: never seen)."""
+        spans = [self._timings.get(phase.value) for phase in BRING_UP_PHASES]
+        done = [t.finished - t.started for t in spans if t is not None and t.finished is not None]
+        return sum(d.total_seconds() for d in done) if done else None
 
     # ---- endings ----------------------------------------------------------------------------------
 
@@ -396,3 +445,43 @@ class WorkspaceWorkflow(CapacityWaits):
             raise ValueError(
                 f"workspace {self._ws.namespace}/{self._ws.name} is {self._phase.value}, not Suspended"
             )
+
+    @workflow.update(name=UpdateName.WAKE)
+    async def wake(self, request: WakeRequest) -> WakeAnswer:
+        """The wake gateway's: resume a suspended workspace (once, however many callers ask) and answer
+        once it is Ready, or why it is not (a failed resume, a delete). Ready already: answered at once."""
+        if self._phase in (Phase.SUSPENDED, Phase.SUSPENDING) and not self._resume_requested:
+            self._resume_requested = True
+            self._carried.woken_at = self._carried.last_traffic_at = workflow.now()  # the wake is traffic
+            workflow.logger.info("woken: %s", request.reason)
+        await workflow.wait_condition(
+            lambda: (
+                self._phase in (Phase.READY, Phase.FAILED, Phase.DELETING, Phase.DELETED)
+                or self._delete_requested
+                or (self._phase == Phase.SUSPENDED and not self._resume_requested)
+            )
+        )
+        return self.wake_status()
+
+    @wake.validator
+    def _wake_allowed(self, request: WakeRequest) -> None:
+        if self._phase in (Phase.FAILED, Phase.DELETING, Phase.DELETED) or self._delete_requested:
+            raise ValueError(f"workspace {self._ws.namespace}/{self._ws.name} is {self._phase.value}")
+
+    @workflow.query(name=WAKE_QUERY)
+    def wake_status(self) -> WakeAnswer:
+        """What a caller of the wake gateway is told: Ready, or the phase, why and the expected wait."""
+        ready = self._phase == Phase.READY and not self._delete_requested
+        if self._delete_requested or self._phase in (Phase.DELETING, Phase.DELETED):
+            reason = f"workspace {self._ws.namespace}/{self._ws.name} is being deleted"
+        elif self._phase == Phase.SUSPENDED and self._carried.suspended is not None:
+            reason = self._carried.suspended.reason
+        else:
+            reason = self._message
+        eta = None
+        if not ready and self._resume_requested and self._wake_estimate is not None:
+            eta = max(0.0, self._wake_estimate - (workflow.now() - self._wake_started).total_seconds())
+        elif self._phase == Phase.SUSPENDED:
+            eta = self._bring_up_seconds()
+        answer = WakeAnswer(phase=self._phase, ready=ready, reason=reason, endpoint=self._endpoint)
+        return answer.model_copy(update={"eta_seconds": eta})

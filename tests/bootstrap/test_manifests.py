@@ -153,7 +153,8 @@ def test_controller_deployment_has_no_azure_identity_and_a_liveness_probe() -> N
 
 
 def test_replicas_and_image_follow_the_setup() -> None:
-    setup = SETUP.model_copy(update={"worker_replicas": 0, "controller_replicas": 0, "image": "mine:dev"})
+    replicas = {"worker_replicas": 0, "controller_replicas": 0, "gateway_replicas": 0}
+    setup = SETUP.model_copy(update={**replicas, "image": "mine:dev"})
     for deployment in component_manifests(setup, DEFAULTS):
         assert deployment["spec"]["replicas"] == 0
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "mine:dev"

@@ -30,7 +30,8 @@ def issued_credentials(stack: Stack) -> dict[str, str]:
     """The credentials the local cloud handed out, by where they live."""
     state = stack.state_dir
     files = [*state.glob("*/azure-identity-token"), *state.glob("*/kube-token")]
-    assert len(files) == 3, files  # the worker's federated token, the worker's and controllers' kube tokens
+    # The worker's federated token; the worker's, the controllers' and the wake gateway's kube tokens.
+    assert len(files) == 4, files
     found = {str(f.relative_to(state)): f.read_text().strip() for f in files}
     found["the operator's client secret"] = DEFAULT_OPERATOR_SECRET
     return found

@@ -33,6 +33,7 @@ from workflows.workspace_contracts import (
     CapacityNotice,
     CapacityReport,
     CapacityRequest,
+    GatewayRoute,
     HealthReport,
     InferenceObjects,
     InferenceScale,
@@ -81,6 +82,9 @@ class FakeCloud:
     workflow_ids: dict[str, str] = field(default_factory=dict)
     refuse_sizes: dict[str, str] = field(default_factory=dict)  # size -> ARM code its PUT gets (once each)
     wakes: list[int] = field(default_factory=list)
+    routes: list[tuple[str, bool]] = field(default_factory=list)  # (workspace, to the gateway?) per step
+    health_fails: bool = False  # the health check fails for good (a model that never answers)
+    applied_routed: list[bool] = field(default_factory=list)  # each ensure_inference: Service kept routed?
 
     async def _gate(self, name: str) -> None:
         """Hold the activity while the test keeps its gate closed (to catch the workflow mid-step)."""
@@ -122,6 +126,8 @@ class FakeCloud:
             self.sample_inference_traffic,
             self.check_capacity,
             self.wake_capacity_waiters,
+            self.route_service_to_gateway,
+            self.route_service_to_model,
         ]
 
     # ---- the region's quota and the queue -------------------------------------------------------------
@@ -251,6 +257,7 @@ class FakeCloud:
     async def ensure_inference(self, plan: ProvisioningPlan) -> InferenceObjects:
         await self._gate(ActivityName.ENSURE_INFERENCE)
         self._count(ActivityName.ENSURE_INFERENCE)
+        self.applied_routed.append(plan.routed_to_gateway)
         if self.auto:
             self.replicas[plan.name] = plan.node_count
         return InferenceObjects(
@@ -274,6 +281,8 @@ class FakeCloud:
     async def check_inference_health(self, plan: ProvisioningPlan) -> HealthReport:
         await self._gate(ActivityName.CHECK_HEALTH)
         self._count(ActivityName.CHECK_HEALTH)
+        if self.health_fails:
+            raise ApplicationError("the model did not answer", type="InferenceUnhealthy", non_retryable=True)
         return HealthReport(model=plan.served_model_name, answer="stand-in answer")
 
     @activity.defn(name=ActivityName.WRITE_STATUS)
@@ -290,6 +299,18 @@ class FakeCloud:
             self.held.pop(plan.name, None)
         if self.auto:
             self.nodes[plan.name] = count
+
+    @activity.defn(name=ActivityName.ROUTE_TO_GATEWAY)
+    async def route_service_to_gateway(self, plan: ProvisioningPlan) -> GatewayRoute:
+        self._count(ActivityName.ROUTE_TO_GATEWAY)
+        self.routes.append((plan.name, True))
+        return GatewayRoute(to_gateway=True, addresses=["10.0.0.9"])
+
+    @activity.defn(name=ActivityName.ROUTE_TO_MODEL)
+    async def route_service_to_model(self, plan: ProvisioningPlan) -> GatewayRoute:
+        self._count(ActivityName.ROUTE_TO_MODEL)
+        self.routes.append((plan.name, False))
+        return GatewayRoute(to_gateway=False)
 
     @activity.defn(name=ActivityName.SCALE_INFERENCE)
     async def scale_inference(self, scale: InferenceScale) -> None:
@@ -320,13 +341,18 @@ class FakeCloud:
                             "namespace": "default",
                             "annotations": self.annotations.get(name, {}),
                         },
-                        "status": {"state": "Ready"},
+                        "status": {"state": "Ready", "conditions": self._conditions_of(name)},
                     }
                 )
                 or SweepCandidate(ref=WorkspaceRef(namespace="default", name=name))
                 for name in sorted(ready)
             ]
         )
+
+    def _conditions_of(self, name: str) -> list[dict[str, Any]]:
+        """The conditions last written to the Workspace `name`, as the apiserver would serve them."""
+        written = [u for u in self.statuses if u.name == name]
+        return [c.model_dump(mode="json", by_alias=True) for c in written[-1].conditions] if written else []
 
     @activity.defn(name=SweepActivity.SAMPLE_TRAFFIC)
     async def sample_inference_traffic(self, ref: WorkspaceRef) -> TrafficSample:

@@ -40,6 +40,8 @@ from workflows.workspace_contracts import (
     SuspendRequest,
     TrafficObserved,
     UpdateName,
+    WakeAnswer,
+    WakeRequest,
     WorkloadReadiness,
     WorkspaceStatus,
 )
@@ -110,6 +112,32 @@ async def failed_resume(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> 
     await wait_for_phase(handle, Phase.SUSPENDED)
     status = await _resume(handle)
     assert status.phase == Phase.SUSPENDED, status.message
+    return await _delete(handle)
+
+
+async def _wake(handle: Handle) -> WakeAnswer:
+    answer: WakeAnswer = await handle.execute_update(UpdateName.WAKE, WakeRequest(), result_type=WakeAnswer)
+    return answer
+
+
+async def suspend_wake_delete(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
+    """Suspended (routed to the wake gateway), woken by three `wake` updates at once, routed back, deleted."""
+    handle = await _ready(env, cloud, tq)
+    await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="idle"))
+    await wait_for_phase(handle, Phase.SUSPENDED)
+    answers = await asyncio.gather(*(_wake(handle) for _ in range(3)))
+    assert all(a.ready for a in answers), answers
+    return await _delete(handle)
+
+
+async def failed_wake(env: WorkflowEnvironment, cloud: FakeCloud, tq: str) -> Handle:
+    """The wake's health check fails after the route back: zero again, routed to the gateway, deleted."""
+    handle = await _ready(env, cloud, tq)
+    await handle.signal(SignalName.SUSPEND, SuspendRequest(reason="idle"))
+    await wait_for_phase(handle, Phase.SUSPENDED)
+    cloud.health_fails = True
+    answer = await _wake(handle)
+    assert not answer.ready and answer.phase == Phase.SUSPENDED, answer
     return await _delete(handle)
 
 
@@ -215,6 +243,8 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "provision-ready-delete": provision_ready_delete,
     "suspend-resume-delete": suspend_resume_delete,
     "failed-resume": failed_resume,
+    "suspend-wake-delete": suspend_wake_delete,
+    "failed-wake": failed_wake,
     "failure-with-cleanup": failure_with_cleanup,
     "pool-refused": pool_refused,
     "delete-during-gpu-wait": delete_during_gpu_wait,

@@ -23,6 +23,8 @@ BRANCHES = {
     "provision-ready-delete",
     "suspend-resume-delete",
     "failed-resume",
+    "suspend-wake-delete",
+    "failed-wake",
     "failure-with-cleanup",
     "pool-refused",
     "delete-during-gpu-wait",
