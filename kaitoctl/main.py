@@ -303,8 +303,10 @@ def chat(
     if status.phase in (Phase.SUSPENDED, Phase.SUSPENDING):
         since = status.suspended_since.isoformat(timespec="seconds") if status.suspended_since else "just now"
         _fail(
-            f"workspace {namespace}/{name} is suspended (scaled to zero) since {since}; resume it with "
-            f"`kaitoctl workspace resume {name}` or `kubectl annotate workspace {name} kaito.sh/resume=now`",
+            f"workspace {namespace}/{name} is suspended (scaled to zero) since {since}; a request to its "
+            "Service from inside the cluster wakes it (the wake gateway holds the request until the model "
+            f"answers), or resume it with `kaitoctl workspace resume {name}` or "
+            f"`kubectl annotate workspace {name} kaito.sh/resume=now`",
             EXIT_UNREACHABLE,
         )
     if status.phase != Phase.READY:

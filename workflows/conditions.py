@@ -108,7 +108,8 @@ class KaitoStatus:
 
     def suspended(self, since: datetime, reason: str) -> None:
         text = (
-            f"since {since.isoformat(timespec='seconds')}: {reason}; resume with `kaitoctl workspace resume`"
+            f"since {since.isoformat(timespec='seconds')}: {reason}; "
+            "the first request to its Service wakes it (or `kaitoctl workspace resume`)"
         )
         self._set(SUSPENDED, TRUE, REASON_SCALED_TO_ZERO, text)
         self._set(RESOURCE_READY, FALSE, REASON_SUSPENDED, "the GPU pool is at 0")

@@ -109,7 +109,7 @@ def test_suspend_and_resume() -> None:
     assert reasons(kaito)[cond.INFERENCE_READY] == (cond.FALSE, "WorkspaceSuspended")
     assert by_type(kaito)[cond.SUSPENDED].message == (
         "since 2025-03-03T11:20:00+00:00: no inference requests for 30m; "
-        "resume with `kaitoctl workspace resume`"
+        "the first request to its Service wakes it (or `kaitoctl workspace resume`)"
     )
 
     kaito.resumed()
