@@ -19,9 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -86,32 +89,73 @@ def seconds(event: Any) -> float:
     return float(event.event_time.seconds) + float(event.event_time.nanos) / 1e9
 
 
-async def signal_to_apply(cloud: LocalCloud, name: str) -> float | None:
-    """From the last nodes-ready signal before the workload apply to that activity's start."""
+async def signal_to_apply(cloud: LocalCloud, name: str) -> dict[str, float] | None:
+    """From the last nodes-ready signal before the workload apply to that activity's start, and its hops:
+    the signal to the first workflow task that sees it, that task to the apply being scheduled (with any
+    activity the workflow awaits in between), and scheduled to started (the activity queue)."""
     assert cloud.client is not None
     fetched = await cloud.client.get_workflow_handle(workflow_id_for("default", name)).fetch_history()
-    last_signal = None
-    scheduled: set[int] = set()
+    signal_at = task_at = None
+    scheduled: dict[int, float] = {}
     for e in fetched.events:
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            if e.workflow_execution_signaled_event_attributes.signal_name == SignalName.NODES_READY:
-                last_signal = seconds(e) if not scheduled else last_signal
+            if (
+                e.workflow_execution_signaled_event_attributes.signal_name == SignalName.NODES_READY
+                and not scheduled
+            ):
+                signal_at, task_at = seconds(e), None
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            if signal_at is not None and task_at is None:
+                task_at = seconds(e)
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             if e.activity_task_scheduled_event_attributes.activity_type.name == ActivityName.ENSURE_INFERENCE:
-                scheduled.add(e.event_id)
-        elif (
-            e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-            and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
-            and last_signal
-        ):
-            return seconds(e) - last_signal
+                scheduled[e.event_id] = seconds(e)
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            at = scheduled.get(e.activity_task_started_event_attributes.scheduled_event_id)
+            if at is not None and signal_at is not None and task_at is not None:
+                started = seconds(e)
+                return {
+                    "signal -> apply started": started - signal_at,
+                    "  signal -> its workflow task": task_at - signal_at,
+                    "  that task -> apply scheduled": at - task_at,
+                    "  apply scheduled -> started": started - at,
+                }
     return None
+
+
+def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker (collapsed stacks, idle frames left out) until SIGINT."""
+    spy = Path(sys.executable).parent / "py-spy"
+    argv = [str(spy), "record", "-p", str(pid), "-f", "raw", "-o", str(out), "-r", "50", "--nonblocking"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def history_breakdown(cloud: LocalCloud, name: str) -> None:
+    """What one workspace's history holds up to Ready: events by type, activities by name, signals."""
+    assert cloud.client is not None
+    fetched = await cloud.client.get_workflow_handle(workflow_id_for("default", name)).fetch_history()
+    kinds = Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in fetched.events)
+    activities = Counter(
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in fetched.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )
+    signals = Counter(
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in fetched.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    )
+    print(f"\nhistory of {name}: {len(fetched.events)} events")
+    print("  by type:    " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
+    print("  activities: " + ", ".join(f"{k} {v}" for k, v in activities.most_common()))
+    print("  signals:    " + ", ".join(f"{k} {v}" for k, v in signals.most_common()))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description="a fleet parked in the GPU wait, then released")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--create-concurrency", type=int, default=8)
+    parser.add_argument("--profile", type=Path, help="py-spy the worker from the release until all Ready")
     args = parser.parse_args()
     metrics = f"127.0.0.1:{free_port()}"
     os.environ["KAITO_METRICS_ADDRESS"] = metrics  # the worker serves the SDK's metrics there
@@ -149,19 +193,24 @@ async def main() -> None:
 
         assert cloud.bridge is not None
         released = time.monotonic()
+        spy = profile(worker, args.profile) if args.profile else None
         cloud.bridge.release()
         all_ready = await until_count(cloud, Phase.READY, args.count, timeout=120 + args.count * 3)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         cloud_ready, procs_ready = rss_tree_mb(os.getpid())
         assert cloud.standins is not None
         hosts = len(cloud.standins.host_pids)
 
         gate = asyncio.Semaphore(16)
 
-        async def latency(name: str) -> float | None:
+        async def latency(name: str) -> dict[str, float] | None:
             async with gate:
                 return await signal_to_apply(cloud, name)
 
-        latencies = [v for v in await asyncio.gather(*(latency(n) for n in names)) if v is not None]
+        hops = [v for v in await asyncio.gather(*(latency(n) for n in names)) if v is not None]
+        await history_breakdown(cloud, names[0])
         print(f"\nfleet of {args.count} on one worker + the dev server, through the local cloud:")
         print(f"  created (kubectl-equivalent creates)      {created:.1f}s")
         print(f"  all parked in WaitingForNodes              {parked_total:.1f}s after the first create")
@@ -172,7 +221,8 @@ async def main() -> None:
         print(
             f"  local cloud RSS while parked               {cloud_parked:.0f} MB in {procs_parked} processes"
         )
-        print(f"  signal -> workload-apply activity start    {summary(latencies)}")
+        for hop in hops[0] if hops else {}:
+            print(f"  {hop:42s} {summary([h[hop] for h in hops])}")
         print(f"  release -> all {args.count} Ready{'':14s}{all_ready:.1f}s")
         print(f"  local cloud RSS with {args.count} Ready{'':10s}{cloud_ready:.0f} MB in {procs_ready} procs")
         print(f"  stand-in host processes                    {hosts} for {len(cloud.standins.running)} pods")
