@@ -12,6 +12,9 @@ lines on stdin, answering each with one JSON line on stdout:
     {"op": "add", "pod": "default/ws-0", "model": "phi-3", "adapters": []}  -> {"pod": ..., "port": N}
     {"op": "remove", "pod": "default/ws-0"}                                 -> {"pod": ..., "removed": true}
 
+SIGUSR1 holds every pod's chat completions (a model server that stopped answering; /health still
+passes), SIGUSR2 lets them through.
+
     python -m localcloud.inference_standin --host-pods
     python -m localcloud.inference_standin --model falcon-7b --pod default/workspace-falcon-7b-0 --port 0
 """
@@ -19,6 +22,7 @@ lines on stdin, answering each with one JSON line on stdout:
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -59,7 +63,11 @@ def _error(status: int, kind: str, message: str) -> web.Response:
     return web.json_response({"error": {"message": message, "type": kind, "code": status}}, status=status)
 
 
-def build_app(model: str, pod: str, adapters: tuple[str, ...] = ()) -> web.Application:
+def build_app(
+    model: str, pod: str, adapters: tuple[str, ...] = (), answering: asyncio.Event | None = None
+) -> web.Application:
+    """`answering`, when given and clear, holds chat completions until it is set (a model server that
+    has stopped answering, while /health still passes)."""
     counters = Counters()
     app = web.Application()
 
@@ -90,6 +98,8 @@ def build_app(model: str, pod: str, adapters: tuple[str, ...] = ()) -> web.Appli
             return _error(400, "BadRequestError", "messages is required")
         if body.get("model") not in (None, model, *adapters):
             return _error(404, "NotFoundError", f"The model `{body.get('model')}` does not exist.")
+        if answering is not None:
+            await answering.wait()
         began = time.monotonic()
         counters.running += 1
         prompt = _last_user_message(body)
@@ -164,12 +174,19 @@ async def serve(model: str, pod: str, host: str, port: int, adapters: tuple[str,
         await runner.cleanup()
 
 
+# A test holds a model server mid-request: SIGUSR1 and chat completions wait (/health still answers, so
+# readiness is not what is held), SIGUSR2 and they are answered.
+HOLD_SIGNAL, RELEASE_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
+
+
 class PodHost:
     """Many pods' stand-ins in one event loop: each pod its own app and loopback port."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self._host = host
         self._runners: dict[str, web.AppRunner] = {}
+        self.answering = asyncio.Event()  # cleared: every pod's chat completions wait (tests hold them)
+        self.answering.set()
 
     @property
     def pods(self) -> list[str]:
@@ -178,7 +195,7 @@ class PodHost:
     async def add(self, pod: str, model: str, adapters: tuple[str, ...] = ()) -> int:
         """Serve `pod` (again, if it was served before under another model); returns its port."""
         await self.remove(pod)
-        runner = web.AppRunner(build_app(model, pod, adapters), access_log=None)
+        runner = web.AppRunner(build_app(model, pod, adapters, self.answering), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, self._host, 0).start()
         self._runners[pod] = runner
@@ -216,6 +233,8 @@ async def host_pods(host: str) -> None:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     pods = PodHost(host)
+    loop.add_signal_handler(HOLD_SIGNAL, pods.answering.clear)
+    loop.add_signal_handler(RELEASE_SIGNAL, pods.answering.set)
     print(json.dumps({"ready": True}), flush=True)
     try:
         while line := (await reader.readline()).decode():

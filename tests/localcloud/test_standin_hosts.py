@@ -1,6 +1,8 @@
 """Stand-ins for many pods in a bounded number of processes, and the readiness they report."""
 
+import asyncio
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -8,7 +10,7 @@ import aiohttp
 import pytest
 from kubernetes.client import ApiClient
 
-from localcloud.inference_standin import PodHost
+from localcloud.inference_standin import HOLD_SIGNAL, RELEASE_SIGNAL, PodHost
 from localcloud.pod_network import PodNetwork
 from localcloud.processes import pid_alive
 from localcloud.standins import StandInHost, StandInManager, readiness_patch
@@ -124,3 +126,21 @@ def test_readiness_patch_marks_the_pod_and_every_container_ready_keeping_what_kw
     assert patch["containerStatuses"] == [
         {"name": "model", "image": "vllm", "ready": True, "started": True, "state": {"running": {}}}
     ]
+
+
+async def test_the_host_process_holds_chat_answers_on_sigusr1_and_lets_them_go_on_sigusr2() -> None:
+    host = await StandInHost.start()
+    try:
+        port = (await host.order(op="add", pod="default/a-0", model="phi-3"))["port"]
+        os.kill(host.pid, HOLD_SIGNAL)
+        await host.order(op="remove", pod="none")  # answered after the signal was handled: orders are in turn
+        url = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as session:
+            chat = asyncio.create_task(session.post(f"{url}/v1/chat/completions", json={"messages": []}))
+            assert (await session.get(f"{url}/health")).status == 200, "readiness still passes"
+            await asyncio.sleep(0.3)  # what a held request looks like: still unanswered after a while
+            assert not chat.done()
+            os.kill(host.pid, RELEASE_SIGNAL)
+            assert (await asyncio.wait_for(chat, 10)).status == 200
+    finally:
+        await host.stop()
