@@ -195,7 +195,10 @@ class PodHost:
     async def add(self, pod: str, model: str, adapters: tuple[str, ...] = ()) -> int:
         """Serve `pod` (again, if it was served before under another model); returns its port."""
         await self.remove(pod)
-        runner = web.AppRunner(build_app(model, pod, adapters, self.answering), access_log=None)
+        # A pod that goes has no requests worth waiting for: its keep-alive connections close at once
+        # (aiohttp would wait up to 60 s for each, and orders are answered one at a time).
+        app = build_app(model, pod, adapters, self.answering)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         await web.TCPSite(runner, self._host, 0).start()
         self._runners[pod] = runner

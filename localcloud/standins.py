@@ -223,7 +223,10 @@ class StandInManager:
     async def _probe_until_ready(self, standin: StandIn, pod: dict[str, Any]) -> None:
         """The readiness probe: GET /health on the pod's route until it answers 200, then mark it Ready."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT))
+            self._session = aiohttp.ClientSession(  # a probe per connection, as the kubelet's
+                connector=aiohttp.TCPConnector(force_close=True),
+                timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT),
+            )
         url = "http://{}:{}/health".format(*standin.address)
         while True:
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
