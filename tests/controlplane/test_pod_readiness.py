@@ -45,6 +45,14 @@ async def test_a_pod_turns_ready_only_when_its_stand_in_answers(
         )  # fmt: skip
         assert running.status.phase == "Running" and not pod_ready(running), "kwok must not make it Ready"
         assert not running.status.container_statuses[0].ready
+        # A pod no stand-in serves (no workspace label) is Ready at once, as before.
+        core.create_namespaced_pod(namespace, {
+            "metadata": {"name": "plain-0"},
+            "spec": {"nodeName": node, "tolerations": [gpu], "containers": [{"name": "c", "image": "b"}]},
+        })  # fmt: skip
+        wait_for(
+            lambda: pod_ready(core.read_namespaced_pod("plain-0", namespace)), "plain-0 Ready", timeout=60
+        )
 
         watching = asyncio.create_task(manager.run())
 
@@ -72,4 +80,6 @@ async def test_a_pod_turns_ready_only_when_its_stand_in_answers(
             await asyncio.gather(watching, return_exceptions=True)
         with contextlib.suppress(Exception):
             core.delete_namespaced_pod("phi-0", namespace, grace_period_seconds=0)
+        with contextlib.suppress(Exception):
+            core.delete_namespaced_pod("plain-0", namespace, grace_period_seconds=0)
         core.delete_node(node)
