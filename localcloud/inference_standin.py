@@ -1,14 +1,29 @@
-"""An OpenAI-compatible stand-in for the model server, one process per inference pod.
+"""An OpenAI-compatible stand-in for the model server: one app per inference pod, many pods per process.
 
 No weights are downloaded here, so the local cloud answers as vLLM would — /health, /v1/models,
 /v1/chat/completions, /metrics under vLLM's metric names — with deterministic text that says it is the
-stand-in. The request counters are real, so idle detection reads what it would read from vLLM.
+stand-in. The request counters are real and per pod, so idle detection reads what it would read from vLLM.
 
+A process per pod costs ~30 MB, so a fleet of a thousand pods would need ~30 GB. `--host-pods` runs a
+host instead: it serves any number of pods, each on a loopback port of its own (so the pod network's
+route `podIP:5000 -> 127.0.0.1:port` says which pod a connection is for), and takes its orders as JSON
+lines on stdin, answering each with one JSON line on stdout:
+
+    {"op": "add", "pod": "default/ws-0", "model": "phi-3", "adapters": []}  -> {"pod": ..., "port": N}
+    {"op": "remove", "pod": "default/ws-0"}                                 -> {"pod": ..., "removed": true}
+
+SIGUSR1 holds every pod's chat completions (a model server that stopped answering; /health still
+passes), SIGUSR2 lets them through.
+
+    python -m localcloud.inference_standin --host-pods
     python -m localcloud.inference_standin --model falcon-7b --pod default/workspace-falcon-7b-0 --port 0
 """
 
 import argparse
 import asyncio
+import json
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +63,11 @@ def _error(status: int, kind: str, message: str) -> web.Response:
     return web.json_response({"error": {"message": message, "type": kind, "code": status}}, status=status)
 
 
-def build_app(model: str, pod: str, adapters: tuple[str, ...] = ()) -> web.Application:
+def build_app(
+    model: str, pod: str, adapters: tuple[str, ...] = (), answering: asyncio.Event | None = None
+) -> web.Application:
+    """`answering`, when given and clear, holds chat completions until it is set (a model server that
+    has stopped answering, while /health still passes)."""
     counters = Counters()
     app = web.Application()
 
@@ -79,6 +98,8 @@ def build_app(model: str, pod: str, adapters: tuple[str, ...] = ()) -> web.Appli
             return _error(400, "BadRequestError", "messages is required")
         if body.get("model") not in (None, model, *adapters):
             return _error(404, "NotFoundError", f"The model `{body.get('model')}` does not exist.")
+        if answering is not None:
+            await answering.wait()
         began = time.monotonic()
         counters.running += 1
         prompt = _last_user_message(body)
@@ -153,14 +174,92 @@ async def serve(model: str, pod: str, host: str, port: int, adapters: tuple[str,
         await runner.cleanup()
 
 
+# A test holds a model server mid-request: SIGUSR1 and chat completions wait (/health still answers, so
+# readiness is not what is held), SIGUSR2 and they are answered.
+HOLD_SIGNAL, RELEASE_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
+
+
+class PodHost:
+    """Many pods' stand-ins in one event loop: each pod its own app and loopback port."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._host = host
+        self._runners: dict[str, web.AppRunner] = {}
+        self.answering = asyncio.Event()  # cleared: every pod's chat completions wait (tests hold them)
+        self.answering.set()
+
+    @property
+    def pods(self) -> list[str]:
+        return sorted(self._runners)
+
+    async def add(self, pod: str, model: str, adapters: tuple[str, ...] = ()) -> int:
+        """Serve `pod` (again, if it was served before under another model); returns its port."""
+        await self.remove(pod)
+        # A pod that goes has no requests worth waiting for: its keep-alive connections close at once
+        # (aiohttp would wait up to 60 s for each, and orders are answered one at a time).
+        app = build_app(model, pod, adapters, self.answering)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        await web.TCPSite(runner, self._host, 0).start()
+        self._runners[pod] = runner
+        return int(runner.addresses[0][1])
+
+    async def remove(self, pod: str) -> bool:
+        runner = self._runners.pop(pod, None)
+        if runner is None:
+            return False
+        await runner.cleanup()
+        return True
+
+    async def close(self) -> None:
+        for pod in list(self._runners):
+            await self.remove(pod)
+
+    async def order(self, line: str) -> dict[str, object]:
+        """Carry out one JSON order; a bad one is answered with its error and changes nothing."""
+        try:
+            order = json.loads(line)
+            op, pod = order["op"], str(order["pod"])
+            if op == "add":
+                port = await self.add(pod, str(order["model"]), tuple(order.get("adapters") or ()))
+                return {"pod": pod, "port": port}
+            if op == "remove":
+                return {"pod": pod, "removed": await self.remove(pod)}
+            return {"pod": pod, "error": f"unknown op {op!r}: add or remove"}
+        except (ValueError, KeyError, TypeError) as err:
+            return {"error": f"bad order {line.strip()[:200]!r}: {err!r}"}
+
+
+async def host_pods(host: str) -> None:
+    """Take orders from stdin until it closes (the manager went away), then stop serving."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    pods = PodHost(host)
+    loop.add_signal_handler(HOLD_SIGNAL, pods.answering.clear)
+    loop.add_signal_handler(RELEASE_SIGNAL, pods.answering.set)
+    print(json.dumps({"ready": True}), flush=True)
+    try:
+        while line := (await reader.readline()).decode():
+            print(json.dumps(await pods.order(line)), flush=True)
+    finally:
+        await pods.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--model", required=True, help="served model name")
-    parser.add_argument("--pod", required=True, help="namespace/name of the pod it stands in for")
+    parser.add_argument("--host-pods", action="store_true", help="serve many pods, ordered on stdin")
+    parser.add_argument("--model", help="served model name (one pod)")
+    parser.add_argument("--pod", help="namespace/name of the pod it stands in for (one pod)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--adapters", default="", help="comma-separated LoRA adapter names it also serves")
     args = parser.parse_args()
+    if args.host_pods:
+        asyncio.run(host_pods(args.host))
+        return
+    if not args.model or not args.pod:
+        parser.error("--model and --pod are required unless --host-pods")
     adapters = tuple(name for name in args.adapters.split(",") if name)
     asyncio.run(serve(args.model, args.pod, args.host, args.port, adapters))
 

@@ -95,6 +95,7 @@ class LocalCloudOptions:
     # The worker's namespaced rights only in these namespaces (RoleBindings); None: cluster-wide.
     workspace_namespaces: list[str] | None = None
     in_process_retry_seconds: float = 1.0  # before an in-process part that failed runs again
+    apiserver_args: list[str] = field(default_factory=list)  # benchmarks: an audit log, say
 
     @property
     def effective_boot_delay(self) -> float:
@@ -155,7 +156,9 @@ class LocalCloud:
         egress.write_text(egress_selector_config(socket_path))
         self.control_plane = ControlPlane(
             workdir=self.state_dir / "kube",
-            extra_args={"kube-apiserver": [f"--egress-selector-config-file={egress}"]},
+            extra_args={
+                "kube-apiserver": [f"--egress-selector-config-file={egress}", *self.options.apiserver_args]
+            },
         )
         await asyncio.to_thread(self.control_plane.start)
         self.kube = kube_config.new_client_from_config(config_file=str(self.control_plane.kubeconfig))

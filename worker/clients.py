@@ -84,16 +84,17 @@ def _reread_token_file(configuration: kube_client.Configuration, token_file: Pat
 
 
 def kubernetes_api(settings: AzureWorkerSettings) -> kube_client.ApiClient:
-    """From a kubeconfig when one is set, otherwise the pod's service account."""
+    """From a kubeconfig when one is set, otherwise the pod's service account; one pooled connection per
+    thread that may call it (`kube_threads`), so no call waits for another's connection."""
+    configuration = kube_client.Configuration()
     if settings.kubeconfig:
-        configuration = kube_client.Configuration()
         kube_config.load_kube_config(config_file=str(settings.kubeconfig), client_configuration=configuration)
         token_file = _token_file(settings.kubeconfig)
         if token_file is not None:
             _reread_token_file(configuration, token_file)
-        return kube_client.ApiClient(configuration)
-    configuration = kube_client.Configuration()
-    kube_config.load_incluster_config(client_configuration=configuration)
+    else:
+        kube_config.load_incluster_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = settings.kube_threads
     return kube_client.ApiClient(configuration)
 
 

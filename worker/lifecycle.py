@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from temporalio.worker import Interceptor, Worker
@@ -60,6 +61,8 @@ async def serve_until_signalled(
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # The activities' blocking calls (the Kubernetes client) run in the loop's default executor.
+    loop.set_default_executor(ThreadPoolExecutor(settings.kube_threads, thread_name_prefix="blocking"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     sampler: asyncio.Task[None] | None = None

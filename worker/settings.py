@@ -33,6 +33,10 @@ class AzureWorkerSettings(BaseSettings):
     azure_ca_bundle: Path | None = None
     # Kubernetes: a kubeconfig path, or in-cluster config when unset.
     kubeconfig: Path | None = None
+    # The Kubernetes client is synchronous: each call holds a thread (and a pooled connection) for its
+    # round trip. Python's default of cores + 4 threads queued a fleet's status writes and applies behind
+    # each other (bench/fleet.py); this many run at once, every activity slot's call with room to spare.
+    kube_threads: int = Field(default=64, ge=1)
     graceful_shutdown: timedelta = timedelta(seconds=60)
     # Observability: Prometheus on host:port (SDK and our metrics, path /metrics; unset: none served),
     # how often the fleet gauges are sampled, OTLP/HTTP traces (unset: no tracing), the log format.

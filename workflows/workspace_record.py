@@ -6,6 +6,8 @@ query, the search attributes, the UI's current details and the Workspace's statu
 moves to a phase and updates all of them at once, so kubectl and the Temporal UI never disagree.
 """
 
+import asyncio
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
@@ -34,6 +36,11 @@ from workflows.workspace_spec import Workspace
 from workflows.workspace_steps import Recount
 
 CARRIED_MEMO = "kaito-carried"
+# Status writes run behind the flow: the next step is scheduled in the same workflow task instead of
+# after the write's round trip (a fleet's signal -> apply was mostly that, bench/fleet.py). One write is
+# in flight at a time and each carries the newest state, so a slow write never lands after a newer one.
+# Runs that began before this change await each write as they did.
+STATUS_WRITES_BEHIND = "status-writes-behind"
 
 
 class WorkspaceRecord:
@@ -56,6 +63,8 @@ class WorkspaceRecord:
         self._pod_health: dict[str, PodHealth] = {}
         self._health_seen = 0
         self._health_shown: str | None = None  # the problem the status shows now; None: serving
+        self._status_stale = False  # the state changed since the write in flight took its copy
+        self._status_writer: asyncio.Task[None] | None = None
         # What the controllers signal, counted afresh for the plan at the start and the deadline of a wait.
         nodes, replicas = ActivityName.COUNT_READY_NODES, ActivityName.COUNT_READY_REPLICAS
         self._recount_nodes = Recount(nodes, self._planned, NodeReadiness, self.nodes_ready)
@@ -125,9 +134,30 @@ class WorkspaceRecord:
         workflow.upsert_search_attributes([sa.PHASE.value_set(phase.value)])
         workflow.set_current_details(f"**{phase.value}** — {message}")
         await self._write_status()
+        if phase in (Phase.FAILED, Phase.DELETED):
+            await self._status_written()  # the run ends soon: a write still in flight would be dropped
 
     async def _write_status(self) -> None:
-        """Best effort: the query stays authoritative when the cluster cannot be written for a while."""
+        """Best effort: the query stays authoritative when the cluster cannot be written for a while.
+        Returns once the write is scheduled (behind the flow), or once done in runs from before that."""
+        if not workflow.patched(STATUS_WRITES_BEHIND):
+            await self._write_status_now()
+            return
+        self._status_stale = True
+        if self._status_writer is None or self._status_writer.done():
+            self._status_writer = asyncio.create_task(self._write_behind())
+
+    async def _write_behind(self) -> None:
+        while self._status_stale:
+            self._status_stale = False
+            await self._write_status_now()
+
+    async def _status_written(self) -> None:
+        """Until every status write scheduled so far has landed (or given up)."""
+        while self._status_writer is not None and not self._status_writer.done():
+            await self._status_writer
+
+    async def _write_status_now(self) -> None:
         update = StatusUpdate(
             namespace=self._ws.namespace,
             name=self._ws.name,

@@ -262,6 +262,7 @@ class WorkspaceWorkflow(CapacityWaits):
         await self._write_status()
 
     async def _continue_as_new(self) -> None:
+        await self._status_written()  # a write behind the flow would be dropped with this run
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._ws, memo={CARRIED_MEMO: self._carried})
 

@@ -8,6 +8,7 @@ import copy
 import ipaddress
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from kubernetes.client import ApiException
 
 from activities import workspace_objects as manifests
 from localcloud.controlplane import ControlPlane
+from localcloud.standins import readiness_patch
 from tests.conftest import load_example
 from tests.controlplane.nodes import aks_gpu_node, is_ready
 from tests.waiting import wait_for
@@ -99,6 +101,12 @@ def test_workload_runs_only_on_its_workspace_node(
     assert ipaddress.ip_address(pod.status.pod_ip) in ipaddress.ip_network(control_plane.pod_cidr)
     assert pod.spec.containers[0].resources.requests["nvidia.com/gpu"] == "2"
 
+    # kwok leaves it not Ready; the local cloud's stand-in manager marks it Ready once its stand-in
+    # answers (localcloud/standins.py). No stand-in runs here, so the test writes that mark itself.
+    assert not any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    core.patch_namespaced_pod_status(
+        "falcon-0", namespace, readiness_patch(api_client.sanitize_for_serialization(pod), datetime.now(UTC))
+    )
     # The Service gets the pod as a ready endpoint (pod IPs are routable-looking, not loopback).
     discovery: Any = client.DiscoveryV1Api(api_client)
     wait_for(

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowUpdateStage
 
+from localcloud.inference_standin import HOLD_SIGNAL, RELEASE_SIGNAL
 from localcloud.processes import log_tail, stop_process
 from localcloud.supervision import hold, release
 from tests.conftest import ROOT
@@ -83,8 +84,9 @@ def retry_delay(stack: Stack, name: str, killed: Kill) -> float | None:
     return min(reads) - killed.at if reads else None
 
 
-def standin_pid(stack: Stack, name: str) -> int | None:
-    """The inference stand-in the local cloud started for pod `<name>-0` (a child of its supervisor)."""
+def standin_host(stack: Stack) -> int | None:
+    """The stand-in host (a child of the local cloud serving the inference pods), once it handles the
+    hold signal: this test's workspace is the only one running, so its pod is served there."""
     children = [
         int(pid) for task in Path(f"/proc/{stack.info.pid}/task").iterdir()
         for pid in (task / "children").read_text().split()
@@ -92,9 +94,11 @@ def standin_pid(stack: Stack, name: str) -> int | None:
     for pid in children:
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        if b"localcloud.inference_standin" in argv and f"default/{name}-0".encode() in argv:
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if b"--host-pods" in argv and caught & (1 << (HOLD_SIGNAL - 1)):
             return pid
     return None
 
@@ -130,9 +134,9 @@ async def provision_killing_the_worker_in_each_phase(stack: Stack, name: str, ph
     client = await temporal(stack)
     if "health check" in phases:
         # The apiserver does not queue proxy requests (they are long-running), so the model server
-        # itself is frozen: the health check's request through the Service waits for an answer.
-        standin = wait_for(lambda: standin_pid(stack, name), "the stand-in of the inference pod", timeout=120)
-        os.kill(standin, signal.SIGSTOP)
+        # itself holds its answers: the health check's chat completion through the Service waits.
+        standin = wait_for(lambda: standin_host(stack), "the stand-in host of the inference pod", timeout=120)
+        os.kill(standin, HOLD_SIGNAL)
         try:
             await wait_for_async(
                 lambda: in_flight(client, name, "check_inference_health"), "the health check to run",
@@ -140,7 +144,7 @@ async def provision_killing_the_worker_in_each_phase(stack: Stack, name: str, ph
             )  # fmt: skip
             kills.append(kill_worker(stack, "health check"))
         finally:
-            os.kill(standin, signal.SIGCONT)
+            os.kill(standin, RELEASE_SIGNAL)
     await reaches(stack, name, Phase.READY)
     one_of_each(stack, name)
 

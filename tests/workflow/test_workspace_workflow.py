@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import load_example
+from tests.waiting import wait_for_async
 from tests.workflow.conftest import (
     query_status,
     running_worker,
@@ -61,6 +62,13 @@ async def ready_workspace(
         yield handle, await wait_for_phase(handle, Phase.READY)
 
 
+async def written_state(cloud: FakeCloud, state: str) -> None:
+    async def check() -> bool:
+        return bool(cloud.statuses) and cloud.statuses[-1].state == state
+
+    await wait_for_async(check, f"state {state} written to the Workspace", timeout=15)
+
+
 async def test_ten_minute_gpu_wait_takes_seconds_and_reaches_ready(
     env: WorkflowEnvironment, cloud: FakeCloud
 ) -> None:
@@ -87,7 +95,7 @@ async def test_ten_minute_gpu_wait_takes_seconds_and_reaches_ready(
     for type_ in (cond.NODE_CLAIM_READY, cond.RESOURCE_READY, cond.INFERENCE_READY, cond.WORKSPACE_SUCCEEDED):
         assert by_type[type_].status == cond.TRUE, type_
     assert status.worker_nodes == ["aks-n-0-vmss000000"]
-    assert cloud.statuses[-1].state == cond.STATE_READY
+    await written_state(cloud, cond.STATE_READY)  # the status write runs behind the flow
     assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 1
     assert cloud.calls[ActivityName.COUNT_READY_NODES] == 1, (
         "one reconcile at the start of the wait, no polling"
