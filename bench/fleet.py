@@ -43,7 +43,7 @@ from bench.localcloud_run import (
 )
 from localcloud.ports import free_port
 from localcloud.stack import LocalCloud
-from localcloud.temporal_server import TemporalDevServer
+from localcloud.temporal_server import SQLITE_PRAGMAS, TemporalDevServer
 from workflows.workspace_contracts import WORKSPACE_WORKFLOW, ActivityName, Phase, SignalName
 from workflows.workspace_spec import workflow_id_for
 
@@ -158,14 +158,15 @@ async def main() -> None:
     parser.add_argument("--create-concurrency", type=int, default=8)
     parser.add_argument("--profile", type=Path, help="py-spy the worker from the release until all Ready")
     parser.add_argument(
-        "--sqlite-wal", action="store_true",
-        help="an experiment: the dev server's SQLite in WAL mode with synchronous=NORMAL",
+        "--sqlite-rollback", action="store_true",
+        help="the dev server's SQLite without WAL (its journal as before the local cloud turned WAL on)",
     )  # fmt: skip
     args = parser.parse_args()
-    if args.sqlite_wal:
+    if args.sqlite_rollback:
         plain = TemporalDevServer.argv
-        pragmas = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
-        TemporalDevServer.argv = lambda self: [*plain(self), *pragmas]  # type: ignore[method-assign]
+        TemporalDevServer.argv = lambda self: [  # type: ignore[method-assign]
+            arg for arg in plain(self) if arg not in SQLITE_PRAGMAS
+        ]
     metrics = f"127.0.0.1:{free_port()}"
     os.environ["KAITO_METRICS_ADDRESS"] = metrics  # the worker serves the SDK's metrics there
     began = time.monotonic()
