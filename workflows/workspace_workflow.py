@@ -72,9 +72,8 @@ class WorkspaceWorkflow(CapacityWaits):
         self._steps = Steps(delete_requested=lambda: self._delete_requested)
         self._init_capacity()
         self._serving: tuple[str, str, str] | None = None  # (model, Service, endpoint) once Ready
-        self._wake_estimate: float | None = (
-            None  # seconds a bring-up took last time, set when a resume starts
-        )
+        # Seconds the last bring-up took, taken when a resume starts: the wake's expected time.
+        self._wake_estimate: float | None = None
         self._wake_started = workflow.now()
 
     @workflow.run
