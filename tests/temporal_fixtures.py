@@ -7,6 +7,7 @@ attributes) in its own fixture; `temporal_env` for one that does not (import it 
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -14,12 +15,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import venv_binary
 
+# The SDK gives a server 5 s to answer; on a loaded 2-core machine (a local cloud's teardown still
+# running beside it) the test server has missed that, so it gets what a slow start can need.
+SERVER_STARTUP = timedelta(seconds=60)
+
 
 @asynccontextmanager
 async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(venv_binary("temporal-test-server")),
         data_converter=pydantic_data_converter,
+        test_server_startup_timeout=SERVER_STARTUP,
     )
     try:
         yield environment

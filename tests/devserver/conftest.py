@@ -7,6 +7,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import venv_binary
+from tests.temporal_fixtures import SERVER_STARTUP
 from workflows import search_attributes as sa
 
 
@@ -18,6 +19,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         search_attributes=list(sa.ALL),
         dev_server_extra_args=["--headless"],
+        dev_server_startup_timeout=SERVER_STARTUP,
     )
     try:
         yield env
