@@ -18,6 +18,8 @@ class RequestEntry(BaseModel):
     op: str  # operation name, e.g. "agentPools.put" (the name fault rules match)
     api_version: str | None
     status: int = 0  # 0 while running; -1 when the connection was dropped
+    # A request that took effect before its connection was dropped (fault `drop_after`): what it answered.
+    dropped_status: int | None = None
     duration_ms: float = 0.0
     principal: str | None = None
     client_request_id: str | None = None

@@ -268,6 +268,7 @@ class AzureEmulator(EmulatorEndpoint):
                 rbac.authorize(list(cloud.state.role_assignments.values()), oid, app_id, action, scope)
         response = await target[1](call)
         if decision.action == "drop_after":
+            entry.dropped_status = response.status
             raise _Dropped
         return response
 

@@ -108,6 +108,8 @@ async def test_response_lost_after_the_put_took_effect(
         await aks.agent_pools.begin_create_or_update(RG, CLUSTER, "gpu", _pool())
     assert err.value.error is not None and err.value.error.code == "OperationNotAllowed"
     assert _statuses(emulator, "agentPools.put") == [-1, 409]
+    lost = emulator.requests(op="agentPools.put")[0]
+    assert (lost.fault, lost.dropped_status) == ("drop_after", 201), "the log keeps what the lost answer was"
 
     async def succeeded() -> bool:
         return bool((await aks.agent_pools.get(RG, CLUSTER, "gpu")).provisioning_state == "Succeeded")

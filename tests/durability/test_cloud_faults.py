@@ -82,37 +82,42 @@ async def provision_under_faults(stack: Stack, count: int) -> None:
     names = [f"faulty-{i:02d}" for i in range(count)]
     first_seq = int(stack.azure("/_emulator/requests?op=none")["lastSeq"])
     began = time.monotonic()
-    burst(stack, "agentPools.put", count=max(3, count // 2), retry_after=2)
-    for name in names:
-        stack.apply(example("workspace-phi-3-mini.yaml", name=name, namespace="default"))
-    wait_for(
-        lambda: all(pool_requests(stack, n, "put") for n in names[: max(1, count // 2)]),
-        "half the pools to be asked for",
-    )
-    burst(stack, "operations.get", count=count, retry_after=1)  # a second burst, mid-run
-    await asyncio.gather(*(reaches(stack, n, Phase.READY, timeout=600) for n in names))
-    wall = time.monotonic() - began
-    for name in names:
-        one_of_each(stack, name)
+    try:
+        burst(stack, "agentPools.put", count=max(3, count // 2), retry_after=2)
+        for name in names:
+            stack.apply(example("workspace-phi-3-mini.yaml", name=name, namespace="default"))
+        wait_for(
+            lambda: all(pool_requests(stack, n, "put") for n in names[: max(1, count // 2)]),
+            "half the pools to be asked for",
+        )
+        burst(stack, "operations.get", count=count, retry_after=1)  # a second burst, mid-run
+        await asyncio.gather(*(reaches(stack, n, Phase.READY, timeout=600) for n in names))
+        wall = time.monotonic() - began
+        for name in names:
+            one_of_each(stack, name)
 
-    requests = stack.azure(f"/_emulator/requests?after={first_seq}")["requests"]
-    arm = [r for r in requests if not r["op"].startswith(("token.", "openidConfiguration", "keys."))]
-    injected = stack.azure("/_emulator/faults")["injected"]
-    attempts = await attempts_per_activity(await temporal(stack), names)
-    print(f"\n{count} workspaces Ready in {wall:.0f}s under faults; {len(arm)} ARM requests "
-          f"({len(requests)} with Entra); injected {injected}")  # fmt: skip
-    print(f"ARM answers: {dict(sorted(Counter(str(r['status']) for r in arm).items()))}")
-    for activity, counts in sorted(attempts.items()):
-        total = sum(n * k for n, k in counts.items())
-        print(f"  {activity}: {sum(counts.values())} runs, {total} attempts {dict(sorted(counts.items()))}")
-    assert injected.get("error", 0) and injected.get("throttle", 0) and injected.get("drop", 0)
-    assert injected.get("lro_fail") == 1
-
-    for name in names:
-        stack.kubectl("delete", "workspace", name, "--wait=false")
-    wait_for(
-        lambda: all(stack.workspace(n) is None for n in names), "the workspaces to be deleted", timeout=300
-    )
+        requests = stack.azure(f"/_emulator/requests?after={first_seq}")["requests"]
+        arm = [r for r in requests if not r["op"].startswith(("token.", "openidConfiguration", "keys."))]
+        injected = stack.azure("/_emulator/faults")["injected"]
+        attempts = await attempts_per_activity(await temporal(stack), names)
+        print(f"\n{count} workspaces Ready in {wall:.0f}s under faults; {len(arm)} ARM requests "
+              f"({len(requests)} with Entra); injected {injected}")  # fmt: skip
+        print(f"ARM answers: {dict(sorted(Counter(str(r['status']) for r in arm).items()))}")
+        for activity, counts in sorted(attempts.items()):
+            total = sum(n * k for n, k in counts.items())
+            print(
+                f"  {activity}: {sum(counts.values())} runs, {total} attempts {dict(sorted(counts.items()))}"
+            )
+        assert injected.get("error", 0) and injected.get("throttle", 0) and injected.get("drop", 0)
+        assert injected.get("lro_fail") == 1
+    finally:  # a failed check must not leave five pools holding the quota the next tests need
+        for name in names:
+            stack.kubectl("delete", "workspace", name, "--wait=false", "--ignore-not-found")
+        wait_for(
+            lambda: all(stack.workspace(n) is None for n in names),
+            "the workspaces to be deleted",
+            timeout=300,
+        )
 
 
 async def test_five_workspaces_ready_under_arm_faults(stack: Stack, faulty_cloud: None) -> None:

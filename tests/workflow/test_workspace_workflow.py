@@ -143,24 +143,6 @@ async def test_signal_at_the_deadline_reconcile_still_counts(
     assert cloud.calls[ActivityName.COUNT_READY_NODES] == 2
 
 
-async def test_duplicate_signals_are_harmless(env: WorkflowEnvironment, cloud: FakeCloud) -> None:
-    async with running_worker(env.client, cloud) as tq:
-        handle = await start(env, tq)
-        await wait_for_phase(handle, Phase.WAITING_FOR_NODES)
-        readiness = NodeReadiness(ready=1, nodes=["aks-n-0-vmss000000"])
-        for _ in range(3):
-            await handle.signal(SignalName.NODES_READY, readiness)
-        await wait_for_phase(handle, Phase.WAITING_FOR_INFERENCE)
-        for _ in range(3):
-            await handle.signal(SignalName.NODES_READY, readiness)
-            await handle.signal(SignalName.INFERENCE_READY, WorkloadReadiness(ready_replicas=1, replicas=1))
-        status = await wait_for_phase(handle, Phase.READY)
-    assert status.ready_nodes == 1 and status.worker_nodes == ["aks-n-0-vmss000000"]
-    assert cloud.calls[ActivityName.ENSURE_AGENT_POOL] == 1
-    assert cloud.calls[ActivityName.ENSURE_INFERENCE] == 1
-    assert cloud.calls[ActivityName.CHECK_HEALTH] == 1
-
-
 async def test_delete_during_the_gpu_wait_tears_down(env: WorkflowEnvironment, cloud: FakeCloud) -> None:
     async with running_worker(env.client, cloud) as tq:
         handle = await start(env, tq)
